@@ -1,0 +1,5 @@
+"""``python -m circulo`` runs the command line."""
+
+from circulo.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The shared store: connections to TimescaleDB and the schema migrations."""

@@ -1,0 +1,220 @@
+"""Fixtures: a throwaway TimescaleDB cluster and Mosquitto broker per test session.
+
+Both run the project's own configuration on free ports and can be killed and restarted
+from a test. Each test gets a fresh database cloned from a migrated template. A test that
+cannot get a service fails; nothing here skips.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+
+from circulo.localstack.mosquitto import MosquittoBroker
+from circulo.localstack.postgres import PostgresCluster
+from circulo.localstack.procs import free_port
+from circulo.registry.dynsec import Acl, DynsecAdmin, ensure_service_account
+from circulo.settings import MqttEndpoint
+from circulo.store import migrate
+from tests.support import IngestProcess
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A base temp dir of this session's own: pytest's default rotation would delete the
+    live cluster of another pytest session running at the same time on this machine."""
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="circulo-pytest-")
+        config.stash[OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(OWN_BASETEMP, None)
+    if own and getattr(config, "_circulo_passed", False):
+        shutil.rmtree(own, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._circulo_passed = exitstatus == 0  # type: ignore[attr-defined]
+
+
+OWN_BASETEMP = pytest.StashKey[str]()
+
+settings.register_profile(
+    "circulo", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], print_blob=True
+)
+settings.load_profile("circulo")
+
+TEMPLATE_DB = "circulo_template"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+# Service accounts every broker in the tests has: (username, role).
+SERVICE_ACCOUNTS = {
+    "ingest": ("svc-ingest", "circulo-ingest"),
+    "rewards": ("svc-rewards", "circulo-rewards"),
+    "simulator": ("svc-simulator", "circulo-simulator"),
+    "operator": ("svc-operator", "circulo-operator"),
+    "tester": ("svc-tester", "circulo-tester"),
+}
+# Tests may publish anywhere under circulo/# (to play any device) and read it all back.
+TESTER_ACLS = (
+    Acl("publishClientSend", "circulo/#"),
+    Acl("subscribePattern", "circulo/#"),
+    Acl("publishClientReceive", "circulo/#"),
+)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the repository (SPEC, reference data)."""
+    assert SHARED_DIR.is_dir(), f"expected the shared folder at {SHARED_DIR}"
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    """The session's PostgreSQL + TimescaleDB cluster, with a migrated template database."""
+    cluster = PostgresCluster(tmp_path_factory.mktemp("pg"), free_port())
+    cluster.start()
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+    migrate.upgrade(cluster.url(TEMPLATE_DB))
+    yield cluster
+    cluster.stop(mode="immediate")
+
+
+@pytest.fixture
+def db_url(pg: PostgresCluster) -> Iterator[str]:
+    """A fresh database, migrated to head, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    yield pg.url(name)
+    if not pg.running():  # a test may have killed or stopped the cluster
+        pg.start()
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def service_passwords() -> dict[str, str]:
+    return {name: secrets.token_urlsafe(12) for name in SERVICE_ACCOUNTS}
+
+
+def start_broker(state_dir: Path, passwords: dict[str, str]) -> MosquittoBroker:
+    """A broker from deploy/mosquitto/mosquitto.conf with the service accounts created."""
+    broker = MosquittoBroker(state_dir, free_port(), admin_password=secrets.token_urlsafe(12))
+    broker.start()
+    with DynsecAdmin(
+        MqttEndpoint.from_url(broker.url(broker.admin_username, broker.admin_password))
+    ) as admin:
+        admin.ensure_role("circulo-tester", TESTER_ACLS)
+        for name, (username, role) in SERVICE_ACCOUNTS.items():
+            if role == "circulo-tester":  # a test-only role, not one of the services'
+                admin.ensure_client(username, passwords[name], [role])
+            else:
+                ensure_service_account(admin, username, passwords[name], role)
+    return broker
+
+
+class BrokerAccounts:
+    """A broker plus the URLs of its service accounts."""
+
+    def __init__(self, broker: MosquittoBroker, passwords: dict[str, str]) -> None:
+        self.broker = broker
+        self.passwords = passwords
+
+    def url(self, account: str) -> str:
+        username, _ = SERVICE_ACCOUNTS[account]
+        return self.broker.url(username, self.passwords[account])
+
+    @property
+    def admin_url(self) -> str:
+        return self.broker.url(self.broker.admin_username, self.broker.admin_password)
+
+
+@pytest.fixture(scope="session")
+def broker_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerAccounts]:
+    passwords = service_passwords()
+    broker = start_broker(tmp_path_factory.mktemp("mosquitto"), passwords)
+    yield BrokerAccounts(broker, passwords)
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(broker_accounts: BrokerAccounts) -> MosquittoBroker:
+    """The session's broker (dynamic security on, anonymous off)."""
+    if not broker_accounts.broker.running():  # a test restarted it and failed half-way
+        broker_accounts.broker.start()
+    return broker_accounts.broker
+
+
+@pytest.fixture
+def fresh_broker_accounts(tmp_path: Path) -> Iterator[BrokerAccounts]:
+    """A broker of the test's own, to stop, kill and restart."""
+    passwords = service_passwords()
+    broker = start_broker(tmp_path / "mosquitto", passwords)
+    yield BrokerAccounts(broker, passwords)
+    broker.kill()
+
+
+@pytest.fixture
+def fresh_broker(fresh_broker_accounts: BrokerAccounts) -> MosquittoBroker:
+    return fresh_broker_accounts.broker
+
+
+@pytest.fixture
+def ingest_url(broker: MosquittoBroker, broker_accounts: BrokerAccounts) -> str:
+    """The ingest service account's URL on the session broker."""
+    return broker_accounts.url("ingest")
+
+
+@pytest.fixture
+def service_mqtt_url(broker: MosquittoBroker, broker_accounts: BrokerAccounts) -> str:
+    """A test account that may publish and subscribe anywhere under circulo/#."""
+    return broker_accounts.url("tester")
+
+
+@pytest.fixture
+def admin_mqtt_url(broker: MosquittoBroker, broker_accounts: BrokerAccounts) -> str:
+    """The broker's dynamic-security admin URL."""
+    return broker_accounts.admin_url
+
+
+@pytest.fixture
+def ingest_factory(tmp_path: Path) -> Iterator[Callable[..., IngestProcess]]:
+    """Start real ``circulo ingest`` processes; all are killed after the test."""
+    started: list[IngestProcess] = []
+
+    def start(
+        db_url: str,
+        mqtt_url: str,
+        *,
+        worker_id: str | None = None,
+        args: Sequence[str] = (),
+        ready: bool = True,
+    ) -> IngestProcess:
+        process = IngestProcess(
+            db_url, mqtt_url, worker_id or f"ingest-{uuid.uuid4().hex[:8]}", tmp_path, list(args)
+        )
+        started.append(process.start())
+        if ready:
+            process.wait_ready()
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def ingest(db_url: str, ingest_url: str, ingest_factory: Callable[..., IngestProcess]) -> IngestProcess:
+    """One real ingest worker on the test's database and the session broker."""
+    return ingest_factory(db_url, ingest_url)

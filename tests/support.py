@@ -1,0 +1,159 @@
+"""Test support: run the real ingest as a subprocess, publish at QoS 1, wait for conditions."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from circulo.settings import MqttEndpoint
+from tests.factories import add_device
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
+    """Poll until ``check()`` is truthy; fail the test naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
+        time.sleep(interval)
+
+
+def scalar(db_url: str, sql: str, params: Any = None) -> Any:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def rows(db_url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def register(
+    db_url: str, devices: Iterable[tuple[str, str]], *, coop: str = "coop1", retired: Iterable[str] = ()
+) -> None:
+    """Register devices (device_id, kind) in a co-op, straight into the registry tables."""
+    retired = set(retired)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for device_id, kind in devices:
+            add_device(conn, device_id, kind, coop, status="retired" if device_id in retired else "active")
+
+
+class Publisher:
+    """A QoS 1 publisher that waits for every PUBACK (use as a context manager)."""
+
+    def __init__(self, url: str, client_id: str = "", *, max_inflight: int = 1000) -> None:
+        endpoint = MqttEndpoint.from_url(url)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(endpoint.username, endpoint.password)
+        self.client.max_inflight_messages_set(max_inflight)
+        self.client.max_queued_messages_set(0)
+        self._endpoint = endpoint
+        self._connected = threading.Event()
+        self.client.on_connect = lambda c, u, f, rc, p: self._connected.set()
+
+    def __enter__(self) -> Publisher:
+        self.client.connect(self._endpoint.host, self._endpoint.port)
+        self.client.loop_start()
+        assert self._connected.wait(10), "publisher could not connect"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish_all(
+        self, messages: Iterable[tuple[str, bytes | str]], *, retain: bool = False, timeout: float = 120
+    ) -> int:
+        infos = [self.client.publish(topic, payload, qos=1, retain=retain) for topic, payload in messages]
+        deadline = time.monotonic() + timeout
+        for info in infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            assert info.is_published(), "a QoS 1 publish was not acknowledged by the broker"
+        return len(infos)
+
+
+def payload(**fields: Any) -> bytes:
+    return json.dumps({"v": 1, **fields}).encode()
+
+
+@dataclass
+class IngestProcess:
+    """``circulo ingest`` as a real subprocess, to kill -9, stop and restart."""
+
+    db_url: str
+    mqtt_url: str
+    worker_id: str
+    log_dir: Path
+    extra_args: list[str] = field(default_factory=list)
+    env: Mapping[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> IngestProcess:
+        self.starts += 1
+        with (self.log_dir / f"ingest-{self.worker_id}-{self.starts}.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "circulo",
+                    "--database-url",
+                    self.db_url,
+                    "--mqtt-url",
+                    self.mqtt_url,
+                    "ingest",
+                    "--worker-id",
+                    self.worker_id,
+                    "--metrics-port",
+                    "0",
+                    *self.extra_args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        wait_for(
+            lambda: scalar(
+                self.db_url,
+                "SELECT count(*) FROM ingest_worker WHERE worker_id = %s "
+                "AND stopped_at IS NULL AND heartbeat_at > now() - interval '5 s'",
+                (self.worker_id,),
+            ),
+            timeout=timeout,
+            what=f"ingest {self.worker_id} heartbeat",
+        )
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"ingest-{self.worker_id}-*.log"))
+        )
