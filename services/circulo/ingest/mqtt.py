@@ -1,0 +1,167 @@
+"""The ingest's MQTT connection: a persistent session that really resumes, manual acks.
+
+- a fixed client id and ``clean_start=False`` on every connect (paho's default wipes the
+  session on the first connect of each process), MQTT v5 session expiry > 0;
+- Receive Maximum = the receipt queue's bound, so the broker never has more
+  unacknowledged messages in flight to us than we can hold;
+- manual acknowledgement: a message is acknowledged only after its batch committed, and
+  only when it arrived on the current connection (``epoch``); after a reconnect the
+  broker redelivers the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from circulo.ingest import metrics
+from circulo.ingest.receipt import ReceiptQueue
+from circulo.ingest.settings import IngestSettings
+from circulo.logs import get_logger
+from circulo.settings import MqttEndpoint
+
+log = get_logger("ingest.mqtt")
+
+
+class IngestConnection:
+    """Owns the paho client; the network loop runs in paho's thread."""
+
+    def __init__(self, settings: IngestSettings, queue: ReceiptQueue) -> None:
+        self._settings = settings
+        self._queue = queue
+        self._endpoint = MqttEndpoint.from_url(settings.mqtt_url)
+        self._lock = threading.Lock()
+        self.epoch = 0
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._client = self._make_client()
+
+    @property
+    def subscription(self) -> str:
+        group = self._settings.shared_group
+        return f"$share/{group}/{self._settings.topic_filter}" if group else self._settings.topic_filter
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._settings.worker_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if self._endpoint.username:
+            client.username_pw_set(self._endpoint.username, self._endpoint.password)
+        if self._endpoint.tls:
+            client.tls_set()
+        client.max_inflight_messages_set(1000)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._settings.session_expiry_s
+        props.ReceiveMaximum = self._settings.queue_max
+        return props
+
+    def start(self) -> None:
+        """Connect in the background; paho retries with backoff until the broker answers."""
+        self._client.connect_async(
+            self._endpoint.host,
+            self._endpoint.port,
+            keepalive=self._settings.keepalive_s,
+            clean_start=False,
+            properties=self.connect_properties(),
+        )
+        self._client.loop_start()
+
+    def stop(self, *, session_expiry_s: int | None = None) -> None:
+        """Disconnect; ``session_expiry_s=0`` ends the broker session (leaving a group for good)."""
+        props = None
+        if session_expiry_s is not None:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = session_expiry_s
+        self._client.disconnect(properties=props)
+        self._client.loop_stop()
+        self.connected.clear()
+        metrics.CONNECTED.set(0)
+
+    def unsubscribe(self) -> None:
+        self._client.unsubscribe(self.subscription)
+
+    def ack(self, mid: int, qos: int, epoch: int) -> bool:
+        """Acknowledge a committed message if it arrived on this connection."""
+        if qos == 0 or epoch != self.epoch or not self.connected.is_set():
+            return False
+        self._client.ack(mid, qos)
+        return True
+
+    # --- paho callbacks (network thread): keep them short -----------------------------
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("broker_refused", reason=str(reason_code))
+            return
+        with self._lock:
+            self.epoch += 1
+        self.connected.set()
+        metrics.CONNECTED.set(1)
+        metrics.RECONNECTS.inc()
+        log.info(
+            "broker_connected",
+            epoch=self.epoch,
+            session_present=flags.session_present,
+            subscription=self.subscription,
+        )
+        # retain handling 1: retained messages only for a new subscription, not on every resume
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe(self.subscription, options=options)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            log.error("subscription_refused", subscription=self.subscription, reason=str(reason_codes[0]))
+            return
+        self.subscribed.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        metrics.CONNECTED.set(0)
+        log.warning("broker_disconnected", reason=str(reason_code))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = message._topic.decode("utf-8", "replace")
+        # when stopping, put() refuses: left unacknowledged, the broker redelivers it later
+        self._queue.put(topic, bytes(message.payload), message.mid, self.epoch, message.qos)

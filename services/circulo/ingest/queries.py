@@ -1,0 +1,132 @@
+"""SQL of the ingest, in one place: staging tables, inserts with dedup, state and watermark."""
+
+from __future__ import annotations
+
+# Staging tables live per connection and empty themselves at every commit; COPY fills
+# them, then one INSERT … SELECT … ON CONFLICT DO NOTHING moves the new rows.
+CREATE_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_meter_reading (LIKE meter_reading) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_bin_reading (LIKE bin_reading) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_bin_event (LIKE bin_event) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_repair_event (LIKE repair_event) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (
+    received_at timestamptz, topic text, payload bytea, reason text, detail text,
+    device_id text, key_sha256 bytea) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_device_state (LIKE device_state) ON COMMIT DELETE ROWS;
+"""
+
+# table -> (columns in COPY order, key columns)
+TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "meter_reading": (
+        ("device_id", "ts", "received_at", "seq", "energy_wh", "power_w", "voltage_v", "frequency_hz",
+         "temp_c", "payload_sha256"),
+        ("device_id", "ts"),
+    ),
+    "bin_reading": (
+        ("device_id", "ts", "received_at", "seq", "fill_pct", "weight_g", "temp_c", "battery_pct",
+         "rssi_dbm", "payload_sha256"),
+        ("device_id", "ts"),
+    ),
+    "bin_event": (
+        ("device_id", "event_id", "type", "ts", "received_at", "seq", "material", "weight_g", "account",
+         "items", "contaminated", "collector", "payload_sha256"),
+        ("device_id", "event_id"),
+    ),
+    "repair_event": (
+        ("device_id", "event_id", "ts", "received_at", "seq", "category", "status", "weight_g", "owner",
+         "repairer", "age_years", "problem", "payload_sha256"),
+        ("device_id", "event_id"),
+    ),
+}  # fmt: skip
+
+
+def copy_into_stage(table: str) -> str:
+    columns, _ = TABLES[table]
+    return f"COPY stage_{table} ({', '.join(columns)}) FROM STDIN"
+
+
+def insert_new(table: str) -> str:
+    """Move staged rows; return the keys that were new."""
+    columns, key = TABLES[table]
+    cols = ", ".join(columns)
+    return (
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table} "
+        f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {', '.join(key)}"
+    )
+
+
+def existing_hashes(table: str) -> str:
+    """Payload hashes of rows already stored under the staged keys that were not new.
+
+    A separate statement (not a CTE of the insert) so that it sees rows another worker
+    committed while our insert waited on them.
+    """
+    _, key = TABLES[table]
+    a, b = key
+    return (
+        f"SELECT t.{a}, t.{b}, t.payload_sha256 FROM {table} t "
+        f"JOIN unnest(%s::text[], %s::{'timestamptz' if b == 'ts' else 'text'}[]) AS k({a}, {b}) "
+        f"USING ({a}, {b})"
+    )
+
+
+COPY_QUARANTINE = (
+    "COPY stage_quarantine (received_at, topic, payload, reason, detail, device_id, key_sha256) FROM STDIN"
+)
+
+# New quarantine keys win; a key seen before makes the message a duplicate (SPEC §2).
+INSERT_QUARANTINE = """
+WITH new_keys AS (
+    INSERT INTO quarantine_key (key_sha256, received_at)
+    SELECT key_sha256, received_at FROM stage_quarantine
+    ON CONFLICT (key_sha256) DO NOTHING
+    RETURNING key_sha256
+)
+INSERT INTO quarantine (received_at, topic, payload, reason, detail, device_id, key_sha256)
+SELECT s.received_at, s.topic, s.payload, s.reason, s.detail, s.device_id, s.key_sha256
+FROM stage_quarantine s JOIN new_keys USING (key_sha256)
+RETURNING key_sha256
+"""
+
+ENSURE_DEVICE_STATE = """
+INSERT INTO device_state (device_id) SELECT unnest(%s::text[]) ON CONFLICT (device_id) DO NOTHING
+"""
+
+# Locked in a fixed order so that two workers never deadlock on the same devices.
+LOCK_DEVICE_STATE = """
+SELECT device_id, online, state_changed_at, last_seen_at, last_telemetry_at, last_event_at,
+       last_status_at, fw, last_seq, seq_received, seq_missing, seq_resets, last_clock_skew_ms
+FROM device_state WHERE device_id = ANY(%s) ORDER BY device_id FOR UPDATE
+"""
+
+DEVICE_STATE_COLUMNS = (
+    "device_id", "online", "state_changed_at", "last_seen_at", "last_telemetry_at", "last_event_at",
+    "last_status_at", "fw", "last_seq", "seq_received", "seq_missing", "seq_resets", "last_clock_skew_ms",
+)  # fmt: skip
+
+COPY_DEVICE_STATE = f"COPY stage_device_state ({', '.join(DEVICE_STATE_COLUMNS)}) FROM STDIN"
+
+UPDATE_DEVICE_STATE = (
+    "UPDATE device_state d SET "
+    + ", ".join(f"{c} = s.{c}" for c in DEVICE_STATE_COLUMNS[1:])
+    + " FROM stage_device_state s WHERE d.device_id = s.device_id"
+)
+
+INSERT_STATUS = """
+INSERT INTO device_status (device_id, ts, received_at, state, seq, fw, uptime_s, reason, payload_sha256)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+UPSERT_WATERMARK = """
+INSERT INTO ingest_worker (worker_id, low_watermark, heartbeat_at, started_at, host, pid)
+VALUES (%(worker_id)s, %(watermark)s, now(), %(started_at)s, %(host)s, %(pid)s)
+ON CONFLICT (worker_id) DO UPDATE
+SET low_watermark = GREATEST(ingest_worker.low_watermark, EXCLUDED.low_watermark),
+    heartbeat_at = now(), started_at = EXCLUDED.started_at, host = EXCLUDED.host,
+    pid = EXCLUDED.pid, stopped_at = NULL
+"""
+
+MARK_WORKER_STOPPED = "UPDATE ingest_worker SET stopped_at = now(), heartbeat_at = now() WHERE worker_id = %s"
+
+LOAD_REGISTRY = "SELECT device_id, kind, status = 'retired' FROM device"
+LOOKUP_DEVICES = "SELECT device_id, kind, status = 'retired' FROM device WHERE device_id = ANY(%s)"
