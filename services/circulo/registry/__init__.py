@@ -1,0 +1,1 @@
+"""The device registry: co-ops, members, devices and their broker credentials."""

@@ -1,0 +1,41 @@
+"""What a device may do on the broker, and its secret (pure, apart from the random source).
+
+Each device gets its own dynamic-security role, ``circulo-device-{device_id}``, whose only
+ACL lets it publish under ``circulo/v1/{kind}/{device_id}/#`` (SPEC §1, §6). Everything
+else falls to the broker's default ACL access, which denies publishing and subscribing.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from circulo.registry.dynsec import Acl
+from circulo_schemas.topics import device_topic_filter
+
+DEVICE_ROLE_PREFIX = "circulo-device-"
+DEVICE_TEXTNAME_PREFIX = "Circulo device "
+PASSWORD_BYTES = 24  # 192 bits, 32 URL-safe characters: easy to paste, impossible to guess
+
+
+def new_password() -> str:
+    """A fresh device or service password."""
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def device_role(device_id: str) -> str:
+    """The dynamic-security role of one device."""
+    return DEVICE_ROLE_PREFIX + device_id
+
+
+def device_acls(kind: str, device_id: str) -> tuple[Acl, ...]:
+    """The device may publish to its own topics, and nothing else."""
+    return (Acl("publishClientSend", device_topic_filter(kind, device_id)),)
+
+
+def device_textname(kind: str, coop_id: str) -> str:
+    """The broker-side description of a device client (shown by mosquitto_ctrl)."""
+    return f"{DEVICE_TEXTNAME_PREFIX}({kind}, co-op {coop_id})"
+
+
+def is_device_role(rolename: str) -> bool:
+    return rolename.startswith(DEVICE_ROLE_PREFIX)

@@ -1,0 +1,115 @@
+"""Frozen records of the registry: co-ops, members, device specifications and devices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+# What an installer specifies for a device, in CSV column order (docs/installers.md).
+SPEC_FIELDS = (
+    "kind",
+    "device_id",
+    "coop_id",
+    "lat",
+    "lon",
+    "location_name",
+    "rated_power_w",
+    "capacity_kg",
+    "installer",
+    "notes",
+)
+
+
+@dataclass(frozen=True)
+class Coop:
+    """A grid co-op."""
+
+    coop_id: str
+    name: str
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member account of a co-op and its integer shares."""
+
+    coop_id: str
+    account: str
+    shares: int
+    joined_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A device as an installer describes it (``device add`` options, a survey row)."""
+
+    kind: str
+    device_id: str
+    coop_id: str
+    lat: float | None = None
+    lon: float | None = None
+    location_name: str | None = None
+    rated_power_w: int | None = None
+    capacity_kg: Decimal | None = None
+    installer: str | None = None
+    notes: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Device:
+    """A registered device with its lifecycle and credential state (never a secret)."""
+
+    spec: DeviceSpec
+    status: str
+    registered_at: datetime
+    commissioned_at: datetime | None
+    retired_at: datetime | None
+    updated_at: datetime
+    credentials_version: int
+    credentials_issued_at: datetime | None
+    broker_state: str
+
+    @property
+    def device_id(self) -> str:
+        return self.spec.device_id
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def retired(self) -> bool:
+        return self.status == "retired"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, flat (for ``--json``)."""
+        return {
+            **self.spec.as_dict(),
+            "status": self.status,
+            "registered_at": self.registered_at,
+            "commissioned_at": self.commissioned_at,
+            "retired_at": self.retired_at,
+            "updated_at": self.updated_at,
+            "credentials_version": self.credentials_version,
+            "credentials_issued_at": self.credentials_issued_at,
+            "broker_state": self.broker_state,
+        }
+
+
+def spec_differences(registered: DeviceSpec, wanted: DeviceSpec) -> list[str]:
+    """``field: old → new`` for each field where ``wanted`` differs from what is registered."""
+    return [
+        f"{name}: {_show(getattr(registered, name))} → {_show(getattr(wanted, name))}"
+        for name in SPEC_FIELDS
+        if getattr(registered, name) != getattr(wanted, name)
+    ]
+
+
+def _show(value: object) -> str:
+    return "(empty)" if value is None else str(value)

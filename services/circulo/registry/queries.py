@@ -1,0 +1,135 @@
+"""SQL of the registry (co-ops, members, devices, credential state, commissioning checks)."""
+
+from __future__ import annotations
+
+# --- co-ops and members -------------------------------------------------------------------
+INSERT_COOP = """
+INSERT INTO coop (coop_id, name) VALUES (%s, %s)
+ON CONFLICT (coop_id) DO NOTHING
+RETURNING coop_id, name, created_at
+"""
+SELECT_COOP = "SELECT coop_id, name, created_at FROM coop WHERE coop_id = %s"
+SELECT_COOPS = "SELECT coop_id, name, created_at FROM coop ORDER BY coop_id"
+SELECT_COOP_IDS = "SELECT coop_id FROM coop WHERE coop_id = ANY(%s)"
+
+INSERT_MEMBER = """
+INSERT INTO member (coop_id, account, shares) VALUES (%s, %s, %s)
+ON CONFLICT (coop_id, account) DO NOTHING
+RETURNING coop_id, account, shares, joined_at, updated_at
+"""
+SELECT_MEMBER = """
+SELECT coop_id, account, shares, joined_at, updated_at FROM member WHERE coop_id = %s AND account = %s
+"""
+UPDATE_SHARES = """
+UPDATE member SET shares = %s, updated_at = now() WHERE coop_id = %s AND account = %s
+RETURNING coop_id, account, shares, joined_at, updated_at
+"""
+SELECT_MEMBERS = """
+SELECT coop_id, account, shares, joined_at, updated_at FROM member
+WHERE %(coop_id)s::text IS NULL OR coop_id = %(coop_id)s
+ORDER BY coop_id, account
+"""
+
+# --- devices ------------------------------------------------------------------------------
+DEVICE_COLUMNS = """
+d.kind, d.device_id, d.coop_id, d.lat, d.lon, d.location_name, d.rated_power_w, d.capacity_kg,
+d.installer, d.notes, d.status, d.registered_at, d.commissioned_at, d.retired_at, d.updated_at,
+COALESCE(c.version, 0), c.issued_at, COALESCE(c.broker_state, 'pending')
+"""
+DEVICE_FROM = "device d LEFT JOIN device_credentials c USING (device_id)"
+
+SELECT_DEVICE = f"SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} WHERE d.device_id = %s"
+SELECT_DEVICE_FOR_UPDATE = f"{SELECT_DEVICE} FOR UPDATE OF d"
+SELECT_DEVICES_FOR_UPDATE = f"""
+SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} WHERE d.device_id = ANY(%s) ORDER BY d.device_id FOR UPDATE OF d
+"""
+SELECT_DEVICES = f"""
+SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM}
+WHERE (%(coop_id)s::text IS NULL OR d.coop_id = %(coop_id)s)
+  AND (%(kind)s::text IS NULL OR d.kind = %(kind)s)
+  AND (%(status)s::text IS NULL OR d.status = %(status)s)
+ORDER BY d.coop_id, d.kind, d.device_id
+"""
+SELECT_ALL_DEVICES = f"SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} ORDER BY d.device_id"
+
+INSERT_DEVICE = """
+INSERT INTO device (kind, device_id, coop_id, lat, lon, location_name, rated_power_w, capacity_kg,
+                    installer, notes)
+VALUES (%(kind)s, %(device_id)s, %(coop_id)s, %(lat)s, %(lon)s, %(location_name)s, %(rated_power_w)s,
+        %(capacity_kg)s, %(installer)s, %(notes)s)
+"""
+INSERT_CREDENTIALS_STATE = "INSERT INTO device_credentials (device_id) VALUES (%s) ON CONFLICT DO NOTHING"
+
+UPDATE_DEVICE = """
+UPDATE device SET coop_id = %(coop_id)s, lat = %(lat)s, lon = %(lon)s, location_name = %(location_name)s,
+    rated_power_w = %(rated_power_w)s, capacity_kg = %(capacity_kg)s, installer = %(installer)s,
+    notes = %(notes)s, updated_at = now()
+WHERE device_id = %(device_id)s
+"""
+
+RETIRE_DEVICE = """
+UPDATE device SET status = 'retired', retired_at = now(), updated_at = now()
+WHERE device_id = %s AND status <> 'retired'
+"""
+
+# Recorded after the broker confirmed the new password; ``version`` counts the issues.
+RECORD_ISSUE = """
+INSERT INTO device_credentials AS c (device_id, version, issued_at, broker_state, broker_checked_at)
+VALUES (%(device_id)s, 1, %(issued_at)s, 'provisioned', now())
+ON CONFLICT (device_id) DO UPDATE
+SET version = c.version + 1, issued_at = EXCLUDED.issued_at, broker_state = 'provisioned',
+    broker_checked_at = now()
+RETURNING version
+"""
+
+SET_BROKER_STATE = """
+INSERT INTO device_credentials AS c (device_id, broker_state, broker_checked_at)
+VALUES (%s, %s, now())
+ON CONFLICT (device_id) DO UPDATE SET broker_state = EXCLUDED.broker_state, broker_checked_at = now()
+"""
+
+# The first PASS of `device check` commissions a registered device.
+RECORD_COMMISSIONED = """
+UPDATE device SET status = 'active', commissioned_at = now(), updated_at = now()
+WHERE device_id = %s AND status = 'registered'
+RETURNING commissioned_at
+"""
+
+# --- commissioning check ------------------------------------------------------------------
+NOW = "SELECT now()"
+
+DEVICE_STATE = """
+SELECT online, state_changed_at, last_seen_at, fw, seq_received, seq_missing, last_clock_skew_ms
+FROM device_state WHERE device_id = %s
+"""
+
+# Stored rows have ts within 30 days before receipt (older ones are quarantined too_old),
+# so a bound on ts lets TimescaleDB skip old chunks when counting the last hour.
+RECENT = "received_at > now() - interval '1 hour' AND ts > now() - interval '30 days 1 hour'"
+
+LAST_MESSAGE = {
+    "meter_reading": """
+        SELECT received_at, ts, energy_wh, power_w, NULL::float8, NULL::bigint, NULL::float8, NULL::float8
+        FROM meter_reading WHERE device_id = %s ORDER BY ts DESC LIMIT 1""",
+    "bin_reading": """
+        SELECT received_at, ts, NULL::bigint, NULL::float8, fill_pct, weight_g, battery_pct, rssi_dbm
+        FROM bin_reading WHERE device_id = %s ORDER BY ts DESC LIMIT 1""",
+    "bin_event": """
+        SELECT received_at, ts FROM bin_event WHERE device_id = %s ORDER BY received_at DESC LIMIT 1""",
+    "repair_event": """
+        SELECT received_at, ts FROM repair_event WHERE device_id = %s ORDER BY received_at DESC LIMIT 1""",
+    "device_status": """
+        SELECT received_at, ts, state, fw FROM device_status WHERE device_id = %s ORDER BY ts DESC LIMIT 1""",
+}
+COUNT_RECENT = {
+    table: f"SELECT count(*) FROM {table} WHERE device_id = %s AND {RECENT}"
+    for table in ("meter_reading", "bin_reading", "bin_event", "repair_event", "device_status")
+}
+
+LAST_REJECTION = """
+SELECT received_at, reason, detail, topic FROM quarantine
+WHERE device_id = %s ORDER BY received_at DESC LIMIT 1
+"""
+COUNT_RECENT_REJECTIONS = """
+SELECT count(*) FROM quarantine WHERE device_id = %s AND received_at > now() - interval '1 hour'
+"""

@@ -1,0 +1,126 @@
+"""What the broker must change to match the registry (pure): the plan of ``device sync``.
+
+The registry (database) is the truth about which devices exist and which are retired; the
+broker is made to agree with it. Service roles that exist, or that a client holds, are kept
+at the ACLs of dynsec.SERVICE_ROLES. A device that is not retired has a role allowing only its
+own topics and an enabled client holding exactly that role; a retired device's client is
+disabled; a client holding a device role with no registered device behind it (an orphan)
+is disabled; a client that has a device's name but is not a device client (a service
+account, a hand-made client) is reported, never changed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from circulo.registry.access import DEVICE_TEXTNAME_PREFIX, device_acls, device_role, is_device_role
+from circulo.registry.dynsec import Acl, ClientInfo, RoleInfo
+from circulo.registry.model import Device
+
+
+class Step(enum.StrEnum):
+    """The kinds of change, in the order they are applied."""
+
+    SET_ROLE = "set_role"
+    CREATE_CLIENT = "create_client"
+    SET_CLIENT_ROLES = "set_client_roles"
+    ENABLE_CLIENT = "enable_client"
+    DISABLE_CLIENT = "disable_client"
+    DISABLE_ORPHAN = "disable_orphan"
+    RECORD_STATE = "record_state"
+    CONFLICT = "conflict"
+
+
+STEP_ORDER = {step: index for index, step in enumerate(Step)}
+
+
+@dataclass(frozen=True)
+class SyncAction:
+    """One change: ``target`` is a role name, a username or a device id."""
+
+    step: Step
+    target: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"step": str(self.step), "target": self.target, "detail": self.detail}
+
+
+def owns_client(client: ClientInfo, device_id: str) -> bool:
+    """Whether a broker client is this device's (its role, or a device client stripped of roles)."""
+    if device_role(device_id) in client.roles:
+        return True
+    return not client.roles and client.textname.startswith(DEVICE_TEXTNAME_PREFIX)
+
+
+def role_matches(role: RoleInfo | None, acls: Iterable[Acl]) -> bool:
+    return role is not None and role.acls == frozenset(acls)
+
+
+def plan_sync(
+    devices: Sequence[Device],
+    clients: Mapping[str, ClientInfo],
+    roles: Mapping[str, RoleInfo],
+    service_roles: Mapping[str, Sequence[Acl]],
+) -> list[SyncAction]:
+    """Every change that brings the broker (and the recorded broker state) in line with the registry."""
+    in_use = {role for client in clients.values() for role in client.roles}
+    actions = [
+        SyncAction(Step.SET_ROLE, name, "service role")
+        for name, acls in service_roles.items()
+        if (name in roles or name in in_use) and not role_matches(roles.get(name), acls)
+    ]
+    for device in devices:
+        role = roles.get(device_role(device.device_id))
+        actions += plan_device(device, clients.get(device.device_id), role)
+    registered = {d.device_id for d in devices}
+    actions += [
+        SyncAction(Step.DISABLE_ORPHAN, client.username, ORPHAN)
+        for client in clients.values()
+        if client.username not in registered and not client.disabled and _has_device_role(client)
+    ]
+    return sorted(actions, key=lambda a: STEP_ORDER[a.step])
+
+
+ORPHAN = "holds a device role but no such device is registered"
+
+
+def _has_device_role(client: ClientInfo) -> bool:
+    return any(is_device_role(role) for role in client.roles)
+
+
+def plan_device(device: Device, client: ClientInfo | None, role: RoleInfo | None) -> list[SyncAction]:
+    """The changes one device needs."""
+    device_id = device.device_id
+    if client is not None and not owns_client(client, device_id):
+        detail = f"a broker client named {device_id} exists that is not this device's (roles: "
+        detail += ", ".join(client.roles) or "none"
+        return [SyncAction(Step.CONFLICT, device_id, detail + "); rename or remove it, then sync again")]
+    if device.retired:
+        return _plan_retired(device, client)
+    actions = []
+    if not role_matches(role, device_acls(device.kind, device_id)):
+        topics = f"may publish only to its own topics ({device.kind})"
+        actions.append(SyncAction(Step.SET_ROLE, device_role(device_id), topics))
+    if client is None:
+        actions.append(SyncAction(Step.CREATE_CLIENT, device_id, "no broker client: new credentials"))
+    else:
+        if client.roles != (device_role(device_id),):
+            roles = ", ".join(client.roles) or "none"
+            actions.append(SyncAction(Step.SET_CLIENT_ROLES, device_id, f"had roles: {roles}"))
+        if client.disabled:
+            actions.append(SyncAction(Step.ENABLE_CLIENT, device_id, "disabled, yet not retired"))
+    if device.broker_state != "provisioned":
+        actions.append(SyncAction(Step.RECORD_STATE, device_id, "provisioned"))
+    return actions
+
+
+def _plan_retired(device: Device, client: ClientInfo | None) -> list[SyncAction]:
+    actions = []
+    if client is not None and not client.disabled:
+        actions.append(SyncAction(Step.DISABLE_CLIENT, device.device_id, "the device is retired"))
+    if device.broker_state != "disabled":
+        actions.append(SyncAction(Step.RECORD_STATE, device.device_id, "disabled"))
+    return actions

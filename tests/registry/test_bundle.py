@@ -1,0 +1,91 @@
+"""Provisioning bundles: the SPEC §8 form, valid example payloads, files only the owner can read."""
+
+from __future__ import annotations
+
+import json
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from circulo.registry.bundle import (
+    IssuedCredentials,
+    build_bundle,
+    compact_bundle,
+    qr_payload,
+    write_bundle,
+)
+from circulo.settings import MqttEndpoint
+from circulo_schemas.topics import KINDS, parse_topic
+from circulo_schemas.validate import parse_payload
+
+BROKER = MqttEndpoint("broker.example", 8883, True, None, None)
+ISSUED_AT = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def credentials(kind: str = "meter", device_id: str = "m-1") -> IssuedCredentials:
+    return IssuedCredentials(device_id, kind, "coop1", "s3cret-pass", 2, ISSUED_AT)
+
+
+def test_a_bundle_has_the_spec_fields() -> None:
+    bundle = build_bundle(credentials(), BROKER)
+    assert {k: bundle[k] for k in ("device_id", "kind", "username", "password", "host", "port", "tls")} == {
+        "device_id": "m-1",
+        "kind": "meter",
+        "username": "m-1",
+        "password": "s3cret-pass",
+        "host": "broker.example",
+        "port": 8883,
+        "tls": True,
+    }
+    assert bundle["topics"] == {
+        "telemetry": "circulo/v1/meter/m-1/telemetry",
+        "event": None,  # the contract defines no meter events
+        "status": "circulo/v1/meter/m-1/status",
+    }
+    assert bundle["last_will"] == {
+        "topic": "circulo/v1/meter/m-1/status",
+        "payload": {"v": 1, "state": "offline"},
+        "qos": 1,
+        "retain": True,
+    }
+    assert bundle["credentials_version"] == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_example_payload_passes_the_contract(kind: str) -> None:
+    bundle = build_bundle(credentials(kind, f"{kind}-1"), BROKER)
+    assert bundle["examples"], "each kind has examples"
+    for channel, example in bundle["examples"].items():
+        topic = parse_topic(bundle["topics"][channel])
+        parse_payload(topic, json.dumps(example).encode())  # raises Rejection when invalid
+
+
+def test_the_qr_code_holds_the_compact_spec_form_only() -> None:
+    bundle = build_bundle(credentials(), BROKER)
+    assert json.loads(qr_payload(bundle)) == compact_bundle(bundle)
+    assert set(compact_bundle(bundle)) == {
+        "device_id", "kind", "username", "password", "host", "port", "tls", "topics",
+    }  # fmt: skip
+
+
+def test_bundle_files_are_written_for_the_owner_only(tmp_path: Path) -> None:
+    directory = tmp_path / "bundles"
+    files = write_bundle(build_bundle(credentials(), BROKER), directory)
+    assert files.json_path == directory / "m-1.json"
+    assert files.png_path == directory / "m-1.png"
+    for path in (files.json_path, files.png_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(files.json_path.read_text())["password"] == "s3cret-pass"
+    assert files.png_path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in directory.iterdir()) == ["m-1.json", "m-1.png"]
+
+
+def test_a_rotated_bundle_replaces_the_old_file_and_keeps_it_private(tmp_path: Path) -> None:
+    old = write_bundle(build_bundle(credentials(), BROKER), tmp_path)
+    old.json_path.chmod(0o644)
+    rotated = IssuedCredentials("m-1", "meter", "coop1", "new-pass", 3, ISSUED_AT)
+    write_bundle(build_bundle(rotated, BROKER), tmp_path)
+    assert json.loads(old.json_path.read_text())["password"] == "new-pass"
+    assert stat.S_IMODE(old.json_path.stat().st_mode) == 0o600
