@@ -1,0 +1,25 @@
+"""The simulator's settings: ``[sim]`` in the config file, ``CIRCULO_*`` in the environment."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SimSettings(BaseModel):
+    """Connection and behaviour settings of ``circulo sim run`` (run parameters are flags)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = "postgresql://localhost:5432/circulo"
+    mqtt_url: str = "mqtt://localhost:1883"
+    log_level: str = "INFO"
+    bundles_dir: str | None = None
+    # per connection: PUBACKs outstanding at most, and the store-and-forward bound
+    inflight: int = Field(default=100, ge=1, le=65535)
+    buffer_max: int = Field(default=10_000, ge=1)
+    connections: int = Field(default=4, ge=1, le=1000)  # bulk mode
+    keepalive_s: int = Field(default=30, ge=5)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=10.0, gt=0)
+    connect_timeout_s: float = Field(default=15.0, ge=0)
+    drain_timeout_s: float = Field(default=120.0, ge=0)

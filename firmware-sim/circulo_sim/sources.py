@@ -1,0 +1,111 @@
+"""Where a fleet and its credentials come from: the registry, bundles, a fleet spec file.
+
+- the registry database: the co-op's devices (kind, rated power, location, capacity) and
+  its members (the accounts deposits and repairs are drawn from);
+- the bundles directory: ``{dir}/{device_id}.json``, the provisioning bundle
+  ``circulo device add --bundle-dir DIR`` writes (SPEC §8), for each device's credentials;
+- a plain JSON fleet spec (``circulo sim fleet`` writes one) for bulk mode and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from circulo.errors import ConfigError, NotFound, ServiceUnavailable
+from circulo.settings import MqttEndpoint
+from circulo_sim import queries
+from circulo_sim.fleet import DeviceSpec, Fleet, fleet_from_json
+from circulo_sim.link import Endpoint
+
+
+def load_registry_fleet(database_url: str, coop_id: str) -> Fleet:
+    """The co-op's devices in service and its members, from the registry."""
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            if conn.execute(queries.COOP_EXISTS, {"coop_id": coop_id}).fetchone() is None:
+                raise NotFound(f"co-op {coop_id} is not registered (circulo coop add)")
+            rows = conn.execute(queries.COOP_DEVICES, {"coop_id": coop_id}).fetchall()
+            members = [r[0] for r in conn.execute(queries.COOP_MEMBERS, {"coop_id": coop_id}).fetchall()]
+    except psycopg.Error as e:
+        raise ServiceUnavailable(f"registry database: {e}".strip()) from e
+    devices = tuple(
+        DeviceSpec(
+            device_id=r[0],
+            kind=r[1],
+            lat=r[2],
+            lon=r[3],
+            rated_power_w=r[4],
+            capacity_kg=None if r[5] is None else float(r[5]),
+        )
+        for r in rows
+    )
+    return Fleet(coop_id, devices, tuple(members))
+
+
+def load_fleet_file(path: Path) -> Fleet:
+    """A plain fleet spec (JSON)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"fleet spec {path}: {e}") from e
+    return fleet_from_json(document)
+
+
+def load_bundle_endpoints(directory: Path, devices: Iterable[DeviceSpec]) -> dict[str, Endpoint]:
+    """Each device's broker endpoint and credentials from its provisioning bundle."""
+    endpoints, missing = {}, []
+    for device in devices:
+        path = directory / f"{device.device_id}.json"
+        if not path.is_file():
+            missing.append(device.device_id)
+            continue
+        endpoints[device.device_id] = endpoint_from_bundle(_read_bundle(path), device)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ConfigError(
+            f"no provisioning bundle in {directory} for {shown}"
+            " (circulo device add --bundle-dir DIR writes one per device)"
+        )
+    return endpoints
+
+
+def _read_bundle(path: Path) -> dict[str, Any]:
+    try:
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"provisioning bundle {path}: {e}") from e
+    if not isinstance(bundle, dict):
+        raise ConfigError(f"provisioning bundle {path}: not a JSON object")
+    return bundle
+
+
+def endpoint_from_bundle(bundle: dict[str, Any], device: DeviceSpec) -> Endpoint:
+    """The connection a bundle describes; it must be the device's own, of the right kind."""
+    try:
+        if bundle["device_id"] != device.device_id or bundle["kind"] != device.kind:
+            raise ConfigError(
+                f"bundle for {device.device_id}: it is for {bundle['kind']} {bundle['device_id']}"
+            )
+        return Endpoint(
+            host=str(bundle["host"]),
+            port=int(bundle["port"]),
+            tls=bool(bundle["tls"]),
+            username=str(bundle["username"]),
+            password=str(bundle["password"]),
+            client_id=str(bundle.get("client_id") or bundle["username"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"bundle for {device.device_id}: missing or bad field {e}") from e
+
+
+def service_endpoint(mqtt_url: str, client_id: str) -> Endpoint:
+    """The service account of bulk mode, from ``--mqtt-url``."""
+    broker = MqttEndpoint.from_url(mqtt_url)
+    if not broker.username:
+        raise ConfigError("bulk mode needs a service account in --mqtt-url (mqtt://user:password@host:port)")
+    return Endpoint(broker.host, broker.port, broker.tls, broker.username, broker.password, client_id)

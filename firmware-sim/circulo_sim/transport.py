@@ -1,0 +1,234 @@
+"""How a run's messages reach the broker: one connection per device, or a few shared ones.
+
+- :class:`DeviceTransport` is the fleet as it really is: each device connects with its
+  own credentials from its provisioning bundle, has its own Last Will and retained status,
+  and may publish only under its own topics (the broker enforces it).
+- :class:`BulkTransport` multiplexes many devices over a few connections of a service
+  account allowed to publish to all of ``circulo/v1/#`` (benchmarks, large fleets). It
+  publishes each device's retained status itself; an outage is a per-device buffer plus
+  the offline status the broker would have sent as the device's will.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from circulo_schemas.topics import device_topic
+from circulo_sim.buffer import StoreAndForward
+from circulo_sim.fleet import DeviceSpec
+from circulo_sim.link import Endpoint, LinkOptions, MqttLink
+from circulo_sim.plan import Label, Publish
+from circulo_sim.summary import RunStats
+from circulo_sim.wire import OFFLINE_WILL, status_payload
+
+STATUS_LABEL = Label("status", None, "status")
+
+
+class Transport(Protocol):
+    """What the runner needs from the MQTT side."""
+
+    def start(self) -> None: ...
+
+    def publish(self, publish: Publish) -> None: ...
+
+    def go_offline(self, device_id: str) -> None: ...
+
+    def go_online(self, device_id: str) -> None: ...
+
+    def wait_for_room(self, device_id: str, stop: threading.Event) -> None: ...
+
+    def connected(self) -> int: ...
+
+    def buffered(self) -> int: ...
+
+    def close(self, timeout_s: float) -> None: ...
+
+
+def status_publish(
+    spec: DeviceSpec, state: str, at: datetime, *, reason: str | None, will: bool = False
+) -> Publish:
+    """A retained status of one device (the will's exact bytes when ``will``)."""
+    payload = OFFLINE_WILL if will else status_payload(state, reason=reason)
+    return Publish(
+        at,
+        spec.device_id,
+        device_topic(spec.kind, spec.device_id, "status"),
+        payload,
+        STATUS_LABEL,
+        retain=True,
+    )
+
+
+class DeviceTransport:
+    """One MQTT connection per device, each with the device's own credentials."""
+
+    def __init__(
+        self,
+        devices: Sequence[DeviceSpec],
+        endpoints: Mapping[str, Endpoint],
+        options: LinkOptions,
+        stats: RunStats,
+        *,
+        clock_now: Callable[[], datetime],
+        seed: int = 0,
+        backfill: bool = False,
+    ) -> None:
+        self._backfill = backfill
+        self._specs = {d.device_id: d for d in devices}
+        self._now = clock_now
+        self._links = {
+            d.device_id: self._link(d, endpoints[d.device_id], options, stats, seed) for d in devices
+        }
+
+    def _link(
+        self, spec: DeviceSpec, endpoint: Endpoint, options: LinkOptions, stats: RunStats, seed: int
+    ) -> MqttLink:
+        def online(first: bool) -> Publish:
+            return status_publish(spec, "online", self._now(), reason="boot" if first else "reconnected")
+
+        will = (device_topic(spec.kind, spec.device_id, "status"), OFFLINE_WILL)
+        return MqttLink(endpoint, options, stats, will=will, status_on_connect=online, seed=seed)
+
+    def start(self) -> None:
+        for link in self._links.values():
+            link.start()
+
+    def publish(self, publish: Publish) -> None:
+        self._links[publish.device_id].submit(publish)
+
+    def go_offline(self, device_id: str) -> None:
+        self._links[device_id].hold()
+
+    def go_online(self, device_id: str) -> None:
+        self._links[device_id].release()
+
+    def wait_for_room(self, device_id: str, stop: threading.Event) -> None:
+        self._links[device_id].wait_for_room(stop, until_connected=self._backfill)
+
+    def connected(self) -> int:
+        return sum(link.ready for link in self._links.values())
+
+    def buffered(self) -> int:
+        return sum(link.buffered() for link in self._links.values())
+
+    def close(self, timeout_s: float) -> None:
+        """Let every device flush, say it goes offline, and disconnect cleanly."""
+        deadline = time.monotonic() + timeout_s
+        for link in self._links.values():
+            link.wait_idle(deadline)
+        for device_id, link in self._links.items():
+            if link.ready:
+                link.submit(status_publish(self._specs[device_id], "offline", self._now(), reason="shutdown"))
+        threads = [threading.Thread(target=link.close, args=(deadline,)) for link in self._links.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+class BulkTransport:
+    """Many devices over a few connections of a service account (publish to circulo/v1/#)."""
+
+    def __init__(
+        self,
+        devices: Sequence[DeviceSpec],
+        endpoint: Endpoint,
+        options: LinkOptions,
+        stats: RunStats,
+        *,
+        connections: int,
+        clock_now: Callable[[], datetime],
+        seed: int = 0,
+        backfill: bool = False,
+    ) -> None:
+        self._backfill = backfill
+        count = max(1, min(connections, len(devices) or 1))
+        base = f"{endpoint.client_id}-{os.getpid()}"
+        self._links = [
+            MqttLink(
+                Endpoint(
+                    endpoint.host,
+                    endpoint.port,
+                    endpoint.tls,
+                    endpoint.username,
+                    endpoint.password,
+                    f"{base}-{n}",
+                ),
+                options,
+                stats,
+                seed=seed,
+            )
+            for n in range(count)
+        ]
+        self._specs = {d.device_id: d for d in devices}
+        self._route = {d.device_id: self._links[n % count] for n, d in enumerate(devices)}
+        self._held: dict[str, StoreAndForward[Publish]] = {}
+        self._lock = threading.Lock()
+        self._stats = stats
+        self._options = options
+        self._now = clock_now
+
+    def start(self) -> None:
+        for link in self._links:
+            link.start()
+        for spec in self._specs.values():
+            self._route[spec.device_id].submit(status_publish(spec, "online", self._now(), reason="boot"))
+
+    def publish(self, publish: Publish) -> None:
+        with self._lock:
+            outage = self._held.get(publish.device_id)
+            if outage is not None:
+                self._stats.planned(publish)
+                self._stats.was_buffered(publish)
+                evicted = outage.push(publish, is_telemetry=publish.label.message_type.endswith("telemetry"))
+                if evicted is not None:
+                    self._stats.lost(evicted, "dropped")
+                return
+        self._route[publish.device_id].submit(publish)
+
+    def go_offline(self, device_id: str) -> None:
+        spec = self._specs[device_id]
+        self._route[device_id].submit(status_publish(spec, "offline", self._now(), reason=None, will=True))
+        with self._lock:
+            self._held[device_id] = StoreAndForward(self._options.buffer_max)
+
+    def go_online(self, device_id: str) -> None:
+        spec = self._specs[device_id]
+        link = self._route[device_id]
+        with self._lock:
+            outage = self._held.pop(device_id, None)
+        link.submit(status_publish(spec, "online", self._now(), reason="reconnected"))
+        for publish in outage.drain() if outage else ():
+            link.submit(publish, counted=True)  # counted when it entered the outage buffer
+
+    def wait_for_room(self, device_id: str, stop: threading.Event) -> None:
+        with self._lock:
+            if device_id in self._held:
+                return
+        self._route[device_id].wait_for_room(stop, until_connected=self._backfill)
+
+    def connected(self) -> int:
+        ready = {id(link) for link in self._links if link.ready}
+        with self._lock:
+            return sum(id(self._route[d]) in ready and d not in self._held for d in self._specs)
+
+    def buffered(self) -> int:
+        with self._lock:
+            held = sum(len(b) for b in self._held.values())
+        return held + sum(link.buffered() for link in self._links)
+
+    def close(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for link in self._links:
+            link.wait_idle(deadline)
+        for spec in self._specs.values():
+            self._route[spec.device_id].submit(
+                status_publish(spec, "offline", self._now(), reason="shutdown")
+            )
+        for link in self._links:
+            link.close(deadline)
