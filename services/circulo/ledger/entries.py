@@ -1,0 +1,310 @@
+"""Ledger entries as pure data: validation, canonical encoding, hashes and ids (SPEC §5, §8).
+
+An entry's *body* is every field except ``hash`` and ``sig``. Its hash is
+``SHA-256(bytes.fromhex(prev_hash) || JCS(body))`` with JCS = RFC 8785 (``rfc8785``); its
+signature is Ed25519 over the 32 hash bytes. Every number in an entry is an integer of at
+most 2^53 - 1 in magnitude, so the canonical encoding is exact and the same in every
+language. Nothing here touches a database, a file or the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, get_args
+
+import rfc8785
+
+from circulo.ledger.errors import InvalidEntry
+
+Kind = Literal["mint", "burn"]
+Token = Literal["GRN", "RCY"]
+Reason = Literal["green.energy", "recycle.deposit", "repair", "correction"]
+
+KINDS: tuple[str, ...] = get_args(Kind)
+TOKENS: tuple[str, ...] = get_args(Token)
+REASONS: tuple[str, ...] = get_args(Reason)
+
+GENESIS_PREV_HASH = "0" * 64
+MAX_SAFE_INT = 2**53 - 1
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Every field of an entry in export order; the body is all of them but ``hash`` and ``sig``.
+BODY_FIELDS = (
+    "seq", "ts", "kind", "token", "account", "amount_micro", "reason", "settlement_id",
+    "sources", "policy", "idempotency_key", "key_id", "prev_hash", "corrects_seq",
+)  # fmt: skip
+ENTRY_FIELDS = (*BODY_FIELDS, "hash", "sig")
+UNSIGNED_FIELDS = ("hash", "sig")
+
+ACCOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,127}")
+LABEL_RE = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,199}")  # settlement ids, policy versions
+TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
+SIG_RE = re.compile(r"[0-9a-f]{128}")
+
+JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+class SignsBytes(Protocol):
+    """What sealing an entry needs of a signer (:class:`circulo.ledger.keys.Signer`)."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def canonical_json(value: Any) -> bytes:
+    """The RFC 8785 (JCS) encoding of ``value``: sorted keys, no whitespace, UTF-8."""
+    return bytes(rfc8785.dumps(value))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lowercase hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def format_ts(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC; a naive datetime is refused (its zone is unknown)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidEntry(f"timestamp {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC).strftime(TS_FORMAT)
+
+
+def parse_ts(text: str) -> datetime:
+    """The UTC datetime of a timestamp in the entry form (exactly that form, nothing else)."""
+    if not isinstance(text, str) or not TS_RE.fullmatch(text):
+        raise InvalidEntry(f"timestamp {text!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    try:
+        return datetime.strptime(text, TS_FORMAT).replace(tzinfo=UTC)
+    except ValueError as e:
+        raise InvalidEntry(f"timestamp {text!r}: {e}") from e
+
+
+def key_id(public_key_bytes: bytes) -> str:
+    """The first 16 hex digits of SHA-256 of the raw 32-byte Ed25519 public key."""
+    if len(public_key_bytes) != 32:
+        raise InvalidEntry(f"an Ed25519 public key has 32 bytes, not {len(public_key_bytes)}")
+    return sha256_hex(public_key_bytes)[:16]
+
+
+def idempotency_key(reason: str, settlement_id: str, account: str) -> str:
+    """SHA-256 hex of ``reason 0x00 settlement_id 0x00 account`` (each UTF-8).
+
+    None of the three may contain a NUL byte, so the encoding is injective: two different
+    triples can never produce the same bytes.
+    """
+    parts = (reason, settlement_id, account)
+    if any("\x00" in part for part in parts):
+        raise InvalidEntry("reason, settlement_id and account may not contain NUL")
+    return sha256_hex(b"\x00".join(part.encode("utf-8") for part in parts))
+
+
+def json_safe(value: Any, where: str) -> JsonValue:
+    """``value`` as plain JSON data (dicts, lists, str, int, bool, None), or InvalidEntry.
+
+    Floats are refused (no decimals anywhere in an entry), so are integers beyond
+    2^53 - 1, strings PostgreSQL's jsonb cannot hold (NUL) and non-string keys.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INT:
+            raise InvalidEntry(f"{where}: integer {value} exceeds 2^53 - 1")
+        return int(value)
+    if isinstance(value, str):
+        return checked_text(value, where)
+    if isinstance(value, Mapping):
+        return {checked_key(k, where): json_safe(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise InvalidEntry(f"{where}: {type(value).__name__} is not allowed (integers and strings only)")
+
+
+def checked_key(key: Any, where: str) -> str:
+    """A mapping key: a string jsonb can store."""
+    if not isinstance(key, str):
+        raise InvalidEntry(f"{where}: key {key!r} is not a string")
+    return checked_text(key, where)
+
+
+def checked_text(text: str, where: str) -> str:
+    """A string that survives UTF-8 and jsonb unchanged (no NUL, no lone surrogate)."""
+    if "\x00" in text:
+        raise InvalidEntry(f"{where}: strings may not contain NUL")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidEntry(f"{where}: not encodable as UTF-8") from e
+    return text
+
+
+def normalise_sources(sources: Any) -> list[dict[str, JsonValue]]:
+    """The sources as a JSON array of objects, validated (see :func:`json_safe`); at least one."""
+    if isinstance(sources, str | bytes) or not isinstance(sources, Sequence) or not sources:
+        raise InvalidEntry("sources: a non-empty sequence of objects is required")
+    normalised: list[dict[str, JsonValue]] = []
+    for i, source in enumerate(sources):
+        if not isinstance(source, Mapping):
+            raise InvalidEntry(f"sources[{i}]: an object is required")
+        normalised.append(
+            {checked_key(k, f"sources[{i}]"): json_safe(v, f"sources[{i}].{k}") for k, v in source.items()}
+        )
+    return normalised
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry the rewards engine (or a correction) asks the journal to append.
+
+    A mint has no ``corrects_seq`` and a reason other than ``correction``; a burn is a
+    correction: reason ``correction`` and the ``seq`` of the entry it reverses.
+    """
+
+    kind: Kind
+    token: Token
+    account: str
+    amount_micro: int
+    reason: Reason
+    settlement_id: str
+    sources: tuple[Mapping[str, Any], ...]
+    policy: str
+    corrects_seq: int | None = None
+
+    def __post_init__(self) -> None:
+        check_new_entry(self)
+
+    @property
+    def idempotency_key(self) -> str:
+        """SHA-256(reason ‖ settlement_id ‖ account), see :func:`idempotency_key`."""
+        return idempotency_key(self.reason, self.settlement_id, self.account)
+
+
+def check_new_entry(entry: NewEntry) -> None:
+    """Raise InvalidEntry naming the first field of ``entry`` that breaks SPEC §5/§8."""
+    check_choice("kind", entry.kind, KINDS)
+    check_choice("token", entry.token, TOKENS)
+    check_choice("reason", entry.reason, REASONS)
+    if not isinstance(entry.account, str) or not ACCOUNT_RE.fullmatch(entry.account):
+        raise InvalidEntry(f"account {entry.account!r} is not a valid account id")
+    check_amount(entry.amount_micro)
+    check_label("settlement_id", entry.settlement_id)
+    check_label("policy", entry.policy)
+    normalise_sources(entry.sources)
+    check_correction_shape(entry.kind, entry.reason, entry.corrects_seq)
+
+
+def check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
+    """``value`` is one of ``choices``."""
+    if value not in choices:
+        raise InvalidEntry(f"{field} {value!r} is not one of {', '.join(choices)}")
+
+
+def check_amount(amount: object) -> None:
+    """An amount is an integer of micro-units, 1 ≤ amount ≤ 2^53 - 1."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_SAFE_INT:
+        raise InvalidEntry(f"amount_micro {amount!r} must be an integer in 1..2^53-1")
+
+
+def check_label(field: str, value: object) -> None:
+    """Settlement ids and policy versions: 1-200 printable ASCII characters."""
+    if not isinstance(value, str) or not LABEL_RE.fullmatch(value):
+        raise InvalidEntry(f"{field} {value!r} must be 1-200 printable ASCII characters")
+
+
+def check_correction_shape(kind: str, reason: str, corrects_seq: object) -> None:
+    """Burns are corrections naming the entry they reverse; mints are not."""
+    if corrects_seq is not None and (
+        not isinstance(corrects_seq, int) or isinstance(corrects_seq, bool) or corrects_seq < 1
+    ):
+        raise InvalidEntry(f"corrects_seq {corrects_seq!r} must be a positive integer")
+    if kind == "burn" and (reason != "correction" or corrects_seq is None):
+        raise InvalidEntry("a burn must have reason 'correction' and name the entry it corrects")
+    if kind == "mint" and (reason == "correction" or corrects_seq is not None):
+        raise InvalidEntry("a mint cannot be a correction")
+
+
+def entry_body(entry: NewEntry, *, seq: int, ts: datetime, key_id: str, prev_hash: str) -> dict[str, Any]:
+    """The body of ``entry`` at position ``seq``: every field but ``hash`` and ``sig``."""
+    return {
+        "seq": seq,
+        "ts": format_ts(ts),
+        "kind": entry.kind,
+        "token": entry.token,
+        "account": entry.account,
+        "amount_micro": entry.amount_micro,
+        "reason": entry.reason,
+        "settlement_id": entry.settlement_id,
+        "sources": normalise_sources(entry.sources),
+        "policy": entry.policy,
+        "idempotency_key": entry.idempotency_key,
+        "key_id": key_id,
+        "prev_hash": prev_hash,
+        "corrects_seq": entry.corrects_seq,
+    }
+
+
+def entry_hash(prev_hash_hex: str, body: Mapping[str, Any]) -> str:
+    """``SHA-256(bytes.fromhex(prev_hash) || JCS(body))`` as lowercase hex."""
+    return sha256_hex(bytes.fromhex(prev_hash_hex) + canonical_json(body))
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """An entry as the journal holds it: position, body, hash and signature."""
+
+    seq: int
+    ts: datetime
+    kind: Kind
+    token: Token
+    account: str
+    amount_micro: int
+    reason: Reason
+    settlement_id: str
+    sources: tuple[dict[str, Any], ...]
+    policy: str
+    idempotency_key: str
+    key_id: str
+    prev_hash: str
+    hash: str
+    sig: str
+    corrects_seq: int | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The hashed part (SPEC §8): every field but ``hash`` and ``sig``."""
+        values = {name: getattr(self, name) for name in BODY_FIELDS}
+        values["ts"] = format_ts(self.ts)
+        values["sources"] = [dict(source) for source in self.sources]
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export form: one JSON object with exactly the SPEC §8 field names."""
+        return {**self.body(), "hash": self.hash, "sig": self.sig}
+
+
+def seal_entry(entry: NewEntry, *, seq: int, ts: datetime, prev_hash: str, signer: SignsBytes) -> LedgerEntry:
+    """Chain ``entry`` after ``prev_hash`` at ``seq``: compute its hash and sign it."""
+    body = entry_body(entry, seq=seq, ts=ts, key_id=signer.key_id, prev_hash=prev_hash)
+    digest = entry_hash(prev_hash, body)
+    signature = signer.sign(bytes.fromhex(digest)).hex()
+    return entry_from_body(body, digest, signature)
+
+
+def entry_from_body(body: Mapping[str, Any], digest: str, signature: str) -> LedgerEntry:
+    """A :class:`LedgerEntry` from an entry's body plus its hash and signature."""
+    values = {name: body[name] for name in BODY_FIELDS if name in body}
+    values["ts"] = parse_ts(body["ts"])
+    values["sources"] = tuple(body["sources"])
+    return LedgerEntry(**values, hash=digest, sig=signature)
+
+
+def entry_from_dict(data: Mapping[str, Any]) -> LedgerEntry:
+    """A :class:`LedgerEntry` from its export form (no verification; see :mod:`verify`)."""
+    missing = [name for name in ENTRY_FIELDS if name not in data and name != "corrects_seq"]
+    if missing:
+        raise InvalidEntry(f"entry {data.get('seq')!r} lacks {', '.join(missing)}")
+    return entry_from_body(data, data["hash"], data["sig"])

@@ -1,0 +1,315 @@
+"""Verify a ledger from its entries alone (database rows or an export), naming the first bad one.
+
+Per entry, in ``seq`` order: the fields have their SPEC §8 form, ``seq`` follows its
+predecessor without a gap, ``prev_hash`` is the predecessor's ``hash`` (64 zeros for the
+first), ``hash`` is SHA-256(prev_hash || JCS(body)), the ``key_id`` is a known key, ``sig`` is
+its Ed25519 signature of the hash, the idempotency key is the one its fields imply, and a
+correction reverses an earlier mint of the same account and token at most once. The chain
+check stops at the first bad entry: what follows it cannot be trusted to mean anything.
+Checkpoints are checked against the Merkle root of the entries they cover.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from circulo.ledger import merkle
+from circulo.ledger.checkpoint import Checkpoint, checkpoint_signature_holds
+from circulo.ledger.entries import (
+    ACCOUNT_RE,
+    BODY_FIELDS,
+    GENESIS_PREV_HASH,
+    HASH_RE,
+    KEY_ID_RE,
+    KINDS,
+    REASONS,
+    SIG_RE,
+    TOKENS,
+    UNSIGNED_FIELDS,
+    check_amount,
+    check_correction_shape,
+    check_label,
+    entry_hash,
+    idempotency_key,
+    json_safe,
+    key_id,
+    normalise_sources,
+    parse_ts,
+)
+from circulo.ledger.errors import InvalidEntry
+from circulo.ledger.keys import signature_holds
+
+BalanceKey = tuple[str, str]  # (account, token)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong: the entry (``seq``; None for the ledger as a whole), a problem code, detail."""
+
+    seq: int | None
+    problem: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.seq}" if self.seq is not None else "ledger"
+        return f"{where}: {self.problem}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What a verification found: entries that held, the head, computed balances, findings."""
+
+    verified: int
+    head_hash: str
+    balances: Mapping[BalanceKey, int]
+    leaf_hashes: Sequence[bytes] = field(repr=False)
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing at all was found wrong."""
+        return not self.findings
+
+    @property
+    def first_bad(self) -> Finding | None:
+        """The first finding (the first bad entry when the chain broke)."""
+        return self.findings[0] if self.findings else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
+        first = self.first_bad
+        return {
+            "ok": self.ok,
+            "verified_entries": self.verified,
+            "head_hash": self.head_hash,
+            "root": merkle.root_of_hashes(self.leaf_hashes).hex(),
+            "first_bad_seq": first.seq if first else None,
+            "findings": [{"seq": f.seq, "problem": f.problem, "detail": f.detail} for f in self.findings],
+        }
+
+
+class ChainVerifier:
+    """Feed entries (export-form mappings) in order; the first bad one stops the chain check."""
+
+    def __init__(
+        self, public_keys: Mapping[str, str], *, rotations: Collection[tuple[str, str]] | None = None
+    ) -> None:
+        self.public_keys = dict(public_keys)
+        self.rotations = None if rotations is None else set(rotations)
+        self.prev_hash = GENESIS_PREV_HASH
+        self.prev_key_id: str | None = None
+        self.leaf_hashes: list[bytes] = []
+        self.balances: dict[BalanceKey, int] = defaultdict(int)
+        self.mints: dict[int, tuple[str, str, int]] = {}
+        self.corrected: set[int] = set()
+        self.failure: Finding | None = None
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next entry must have."""
+        return len(self.leaf_hashes) + 1
+
+    def feed(self, entry: Mapping[str, Any]) -> Finding | None:
+        """Check one entry; returns (and keeps) the finding if it is the first bad one."""
+        if self.failure is None:
+            self.failure = self.check(entry)
+            if self.failure is None:
+                self.accept(entry)
+        return self.failure
+
+    def check(self, entry: Mapping[str, Any]) -> Finding | None:
+        """The first thing wrong with ``entry`` at this point of the chain, if any."""
+        seq = self.next_seq
+        for check in (self.check_form, self.check_position, self.check_hash, self.check_signature):
+            problem = check(entry)
+            if problem is not None:
+                return Finding(seq, *problem)
+        problem = self.check_meaning(entry)
+        return Finding(seq, *problem) if problem is not None else None
+
+    def check_form(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """Every field present with its SPEC §8 form (no floats, lowercase hex, known values)."""
+        try:
+            check_entry_form(entry)
+        except InvalidEntry as e:
+            return "malformed", e.message
+        return None
+
+    def check_position(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """No seq gap, and prev_hash links to the previous entry's hash."""
+        if entry["seq"] > self.next_seq:
+            return "seq gap", f"entry {self.next_seq} is missing (the next entry has seq {entry['seq']})"
+        if entry["seq"] != self.next_seq:
+            return "seq out of order", f"expected seq {self.next_seq}, found {entry['seq']}"
+        if entry["prev_hash"] != self.prev_hash:
+            return "broken link", f"prev_hash {entry['prev_hash']} is not the previous hash {self.prev_hash}"
+        return None
+
+    def check_hash(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The stored hash is SHA-256(prev_hash || JCS(body))."""
+        body = {name: value for name, value in entry.items() if name not in UNSIGNED_FIELDS}
+        computed = entry_hash(entry["prev_hash"], body)
+        if computed != entry["hash"]:
+            return "hash mismatch", f"stored {entry['hash']}, computed {computed}"
+        return None
+
+    def check_signature(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The key is known (and its rotation recorded); the signature of the hash holds."""
+        public_key = self.public_keys.get(entry["key_id"])
+        if public_key is None:
+            return "unknown key", f"key_id {entry['key_id']} is not among the trusted public keys"
+        if not signature_holds(public_key, entry["sig"], bytes.fromhex(entry["hash"])):
+            return "bad signature", f"sig does not verify under key {entry['key_id']}"
+        changed = self.prev_key_id is not None and entry["key_id"] != self.prev_key_id
+        if (
+            changed
+            and self.rotations is not None
+            and (self.prev_key_id, entry["key_id"]) not in self.rotations
+        ):
+            return "unrecorded key change", f"key {self.prev_key_id} -> {entry['key_id']} has no rotation"
+        return None
+
+    def check_meaning(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The idempotency key matches its fields; a correction reverses an earlier mint once."""
+        expected = idempotency_key(entry["reason"], entry["settlement_id"], entry["account"])
+        if entry["idempotency_key"] != expected:
+            return "bad idempotency key", f"expected {expected}"
+        target = entry.get("corrects_seq")
+        if target is None:
+            return None
+        mint = self.mints.get(target)
+        if mint is None or mint[:2] != (entry["account"], entry["token"]) or entry["amount_micro"] > mint[2]:
+            return (
+                "bad correction",
+                f"entry {target} is no earlier mint of this account and token covering it",
+            )
+        if target in self.corrected:
+            return "bad correction", f"entry {target} was already corrected"
+        return None
+
+    def accept(self, entry: Mapping[str, Any]) -> None:
+        """Move the chain past a good entry."""
+        self.prev_hash = entry["hash"]
+        self.prev_key_id = entry["key_id"]
+        self.leaf_hashes.append(merkle.leaf_hash(bytes.fromhex(entry["hash"])))
+        sign = 1 if entry["kind"] == "mint" else -1
+        self.balances[(entry["account"], entry["token"])] += sign * entry["amount_micro"]
+        if entry["kind"] == "mint":
+            self.mints[entry["seq"]] = (entry["account"], entry["token"], entry["amount_micro"])
+        elif entry.get("corrects_seq") is not None:
+            self.corrected.add(entry["corrects_seq"])
+
+    def result(self, extra: Iterable[Finding] = ()) -> VerifyResult:
+        """The result so far, with the chain's failure (if any) first, then ``extra``."""
+        findings = ((self.failure,) if self.failure else ()) + tuple(extra)
+        return VerifyResult(
+            verified=len(self.leaf_hashes),
+            head_hash=self.prev_hash,
+            balances=dict(self.balances),
+            leaf_hashes=self.leaf_hashes,
+            findings=findings,
+        )
+
+
+def check_entry_form(entry: Mapping[str, Any]) -> None:
+    """Raise InvalidEntry naming the first field of an export-form entry that is malformed."""
+    if not isinstance(entry, Mapping):
+        raise InvalidEntry("an entry is a JSON object")
+    missing = [name for name in (*BODY_FIELDS, *UNSIGNED_FIELDS) if name not in entry]
+    if missing:
+        raise InvalidEntry(f"missing fields: {', '.join(missing)}")
+    if not isinstance(entry["seq"], int) or isinstance(entry["seq"], bool) or entry["seq"] < 1:
+        raise InvalidEntry(f"seq {entry['seq']!r} is not a positive integer")
+    parse_ts(entry["ts"])
+    for name, choices in (("kind", KINDS), ("token", TOKENS), ("reason", REASONS)):
+        if entry[name] not in choices:
+            raise InvalidEntry(f"{name} {entry[name]!r} is not one of {', '.join(choices)}")
+    if not isinstance(entry["account"], str) or not ACCOUNT_RE.fullmatch(entry["account"]):
+        raise InvalidEntry(f"account {entry['account']!r} is not a valid account id")
+    check_amount(entry["amount_micro"])
+    check_label("settlement_id", entry["settlement_id"])
+    check_label("policy", entry["policy"])
+    normalise_sources(entry["sources"])
+    check_correction_shape(entry["kind"], entry["reason"], entry["corrects_seq"])
+    check_extra_fields(entry)
+    check_hex_fields(entry)
+
+
+def check_extra_fields(entry: Mapping[str, Any]) -> None:
+    """Fields beyond SPEC §8 are allowed (they are hashed) but must be JSON-safe too."""
+    for name in entry.keys() - {*BODY_FIELDS, *UNSIGNED_FIELDS}:
+        json_safe(entry[name], name)
+
+
+def check_hex_fields(entry: Mapping[str, Any]) -> None:
+    """Hashes, key ids and signatures are lowercase hex of their exact lengths."""
+    for name, pattern in (
+        ("idempotency_key", HASH_RE),
+        ("key_id", KEY_ID_RE),
+        ("prev_hash", HASH_RE),
+        ("hash", HASH_RE),
+        ("sig", SIG_RE),
+    ):
+        if not isinstance(entry[name], str) or not pattern.fullmatch(entry[name]):
+            raise InvalidEntry(f"{name} {entry[name]!r} is not lowercase hex of the right length")
+
+
+def check_public_keys(public_keys: Mapping[str, str]) -> list[Finding]:
+    """Each trusted key's id is the one its public key implies (SPEC §8)."""
+    findings = []
+    for kid, public_key in public_keys.items():
+        try:
+            ok = key_id(bytes.fromhex(public_key)) == kid
+        except (ValueError, InvalidEntry):
+            ok = False
+        if not ok:
+            findings.append(Finding(None, "bad public key", f"{public_key!r} does not have key_id {kid}"))
+    return findings
+
+
+def check_checkpoint(
+    checkpoint: Checkpoint, leaf_hashes: Sequence[bytes], public_keys: Mapping[str, str]
+) -> Finding | None:
+    """A checkpoint is signed by a trusted key and its root is that of the entries it covers."""
+    where = f"checkpoint of size {checkpoint.size} at {checkpoint.ts}"
+    if not checkpoint_signature_holds(checkpoint, public_keys):
+        return Finding(None, "bad checkpoint signature", where)
+    if checkpoint.size > len(leaf_hashes):
+        return Finding(len(leaf_hashes) + 1, "entries missing", f"{where} covers more entries than verified")
+    computed = merkle.root_of_hashes(leaf_hashes[: checkpoint.size]).hex()
+    if computed != checkpoint.root:
+        return Finding(None, "history rewritten", f"{where}: root {checkpoint.root}, entries give {computed}")
+    return None
+
+
+def check_balances(computed: Mapping[BalanceKey, int], stored: Mapping[BalanceKey, int]) -> list[Finding]:
+    """The balances table agrees with mints minus burns over the journal."""
+    findings = []
+    for account, token in sorted(computed.keys() | stored.keys()):
+        want, have = computed.get((account, token), 0), stored.get((account, token), 0)
+        if want != have:
+            detail = f"{account} {token}: table says {have}, journal gives {want}"
+            findings.append(Finding(None, "balance mismatch", detail))
+    return findings
+
+
+def verify_entries(
+    entries: Iterable[Mapping[str, Any]],
+    public_keys: Mapping[str, str],
+    *,
+    rotations: Collection[tuple[str, str]] | None = None,
+    checkpoints: Sequence[Checkpoint] = (),
+) -> VerifyResult:
+    """Verify a whole chain of export-form entries and the checkpoints over it."""
+    verifier = ChainVerifier(public_keys, rotations=rotations)
+    for entry in entries:
+        if verifier.feed(entry) is not None:
+            break
+    extra = check_public_keys(public_keys)
+    if verifier.failure is None:
+        found = (check_checkpoint(cp, verifier.leaf_hashes, public_keys) for cp in checkpoints)
+        extra += [finding for finding in found if finding is not None]
+    return verifier.result(extra)

@@ -1,0 +1,1 @@
+"""The rewards engine: policy, pure reward rules, settlement and the daemon (SPEC §4, §5)."""

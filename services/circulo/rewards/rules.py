@@ -1,0 +1,368 @@
+"""The reward rules of SPEC §4 as pure functions over plain data: no I/O, no clock, no floats.
+
+Every amount is an integer number of micro-units (1 GRN = 1 RCY = 1,000,000 µ). Policy
+rates are exact decimals; a product with a rate is computed as an integer fraction and
+rounded down (:func:`floor_times`), so the same inputs give the same micro-units on any
+machine. The SQL in :mod:`circulo.rewards.queries` applies :func:`pair_flag` to many
+pairs at once; a property test holds the two to the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Literal
+
+MICRO = 1_000_000
+# Δt is taken in microseconds (timestamps carry them); SPEC §4 states the rule in
+# milliseconds, and multiplying both sides by 1000 keeps it exact for sub-ms intervals.
+WH_PER_W_US = 3_600_000_000  # 1 W for 3.6e9 µs = 1 Wh
+BASIS_POINTS = 10_000
+
+PairFlag = Literal["counter_reset", "implausible"]
+DepositFlag = Literal["contaminated", "anonymous", "unknown_account", "mass_balance", "late"]
+
+
+# ---------------------------------------------------------------------------------------
+# Arithmetic
+# ---------------------------------------------------------------------------------------
+
+
+def floor_times(amount: int, rate: Decimal, scale: int = 1) -> int:
+    """``floor(amount × rate × scale)`` exactly, for an integer amount and a decimal rate."""
+    numerator, denominator = rate.as_integer_ratio()
+    return amount * numerator * scale // denominator
+
+
+def byte_order(account: str) -> bytes:
+    """The sort key for ties: the account id's UTF-8 bytes."""
+    return account.encode("utf-8")
+
+
+def largest_remainder(amount: int, shares: Mapping[str, int]) -> dict[str, int]:
+    """Split ``amount`` µ pro rata to integer ``shares`` by largest remainder.
+
+    Each account gets the floor of its exact share; the units left over go one each to
+    the largest remainders, ties broken by account id in byte order. Accounts with zero
+    shares get nothing; the result omits zero amounts. With no positive shares the
+    result is empty (the caller decides where the amount goes).
+    """
+    positive = {account: s for account, s in shares.items() if s > 0}
+    total = sum(positive.values())
+    if amount <= 0 or total == 0:
+        return {}
+    parts = {account: amount * s // total for account, s in positive.items()}
+    left = amount - sum(parts.values())
+    by_remainder = sorted(positive, key=lambda a: (-(amount * positive[a] % total), byte_order(a)))
+    for account in by_remainder[:left]:
+        parts[account] += 1
+    return {account: part for account, part in parts.items() if part > 0}
+
+
+def merge_amounts(*splits: Mapping[str, int]) -> dict[str, int]:
+    """Amounts per account summed over several splits (one mint per receiving account)."""
+    merged: dict[str, int] = {}
+    for split in splits:
+        for account, amount in split.items():
+            merged[account] = merged.get(account, 0) + amount
+    return {account: amount for account, amount in merged.items() if amount > 0}
+
+
+# ---------------------------------------------------------------------------------------
+# Green credits
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    """One committed register value of a meter."""
+
+    ts: datetime
+    energy_wh: int
+
+
+@dataclass(frozen=True)
+class MeterPair:
+    """Two consecutive readings of a meter; the pair is credited to the later one's hour."""
+
+    device_id: str
+    prev_ts: datetime
+    prev_wh: int
+    ts: datetime
+    energy_wh: int
+
+    @property
+    def delta_wh(self) -> int:
+        """The register difference (negative after a reset)."""
+        return self.energy_wh - self.prev_wh
+
+    @property
+    def interval_us(self) -> int:
+        """Δt between the two readings in microseconds."""
+        return (self.ts - self.prev_ts) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class PairCredit:
+    """What a pair credits: its delta, or 0 with the flag that excluded it."""
+
+    pair: MeterPair
+    credited_wh: int
+    flag: PairFlag | None
+
+
+def pair_flag(delta_wh: int, interval_us: int, rated_power_w: int, plausibility_pct: int) -> PairFlag | None:
+    """Why a pair credits nothing, or None when it credits its delta.
+
+    A negative delta is a counter reset. A pair is implausible when
+    ``delta × 360,000,000 > rated_power_w × Δt_ms × plausibility_pct + 360,000,000``
+    (more than ``plausibility_pct`` % of rated power over the interval, plus 1 Wh of
+    register rounding), here with both sides × 1000 to use Δt in microseconds.
+    """
+    if delta_wh < 0:
+        return "counter_reset"
+    limit = rated_power_w * interval_us * plausibility_pct + WH_PER_W_US * 100
+    if delta_wh * WH_PER_W_US * 100 > limit:
+        return "implausible"
+    return None
+
+
+def credit_pair(pair: MeterPair, rated_power_w: int, plausibility_pct: int) -> PairCredit:
+    """The credit of one pair under the reset and plausibility rules."""
+    flag = pair_flag(pair.delta_wh, pair.interval_us, rated_power_w, plausibility_pct)
+    return PairCredit(pair, 0 if flag else pair.delta_wh, flag)
+
+
+def meter_pairs(
+    device_id: str, baseline: MeterReading | None, readings: Iterable[MeterReading]
+) -> list[MeterPair]:
+    """Consecutive pairs in ``ts`` order, starting at ``baseline`` (the last settled reading).
+
+    Readings at or before the baseline change nothing (the pair that spanned them already
+    carried their energy). Without a baseline the meter's first reading is its baseline.
+    """
+    ordered = sorted((r for r in readings if baseline is None or r.ts > baseline.ts), key=lambda r: r.ts)
+    chain = [baseline, *ordered] if baseline is not None else ordered
+    return [
+        MeterPair(device_id, earlier.ts, earlier.energy_wh, later.ts, later.energy_wh)
+        for earlier, later in pairwise(chain)
+    ]
+
+
+def credit_readings(
+    device_id: str,
+    baseline: MeterReading | None,
+    readings: Iterable[MeterReading],
+    *,
+    rated_power_w: int,
+    plausibility_pct: int,
+) -> list[PairCredit]:
+    """Every pair of a meter's readings after ``baseline`` with what it credits."""
+    return [
+        credit_pair(pair, rated_power_w, plausibility_pct)
+        for pair in meter_pairs(device_id, baseline, readings)
+    ]
+
+
+def hour_of(ts: datetime) -> datetime:
+    """The UTC hour a pair is attributed to: its later reading's hour, truncated."""
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def utc_day(ts: datetime) -> date:
+    """The UTC day of a source's ``ts`` (the daily cap counts per UTC day)."""
+    return ts.astimezone(UTC).date()
+
+
+def grn_micro(credited_wh: int, grn_per_kwh: Decimal) -> int:
+    """µGRN for credited Wh: ``Wh × grn_per_kwh × 1000`` (1 kWh at rate 1 is 1 GRN)."""
+    return floor_times(credited_wh, grn_per_kwh, 1000)
+
+
+def treasury_part(amount: int, treasury_bp: int) -> int:
+    """The treasury's part of a settlement: ``floor(amount × treasury_bp / 10000)``."""
+    return amount * treasury_bp // BASIS_POINTS
+
+
+def split_green(
+    amount: int, *, treasury_bp: int, treasury_account: str, member_shares: Mapping[str, int]
+) -> dict[str, int]:
+    """One co-op settlement split: the treasury's part, the rest pro rata to members' shares.
+
+    A co-op without members (or whose members all hold zero shares) credits its treasury
+    with everything. The result has one amount per receiving account (merged when the
+    treasury is also a member) and no zero amounts.
+    """
+    treasury = treasury_part(amount, treasury_bp)
+    members = largest_remainder(amount - treasury, member_shares)
+    if not members:
+        treasury = amount
+    return merge_amounts({treasury_account: treasury}, members)
+
+
+# ---------------------------------------------------------------------------------------
+# Recycling tokens for deposits
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """A deposit event as the rule needs it."""
+
+    device_id: str
+    event_id: str
+    ts: datetime
+    material: str
+    weight_g: int
+    account: str | None
+    contaminated: bool
+
+    @property
+    def order_key(self) -> tuple[datetime, str, str]:
+        """Order within a settlement: ``(ts, device_id, event_id)``."""
+        return (self.ts, self.device_id, self.event_id)
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A bin's collection: what was weighed at pickup."""
+
+    device_id: str
+    event_id: str
+    ts: datetime
+    weight_g: int
+
+
+@dataclass(frozen=True)
+class DepositOutcome:
+    """A deposit's amount before the daily cap, or 0 with the flag that excluded it.
+
+    ``excluded_micro`` is what the deposit would have minted without the flag.
+    """
+
+    deposit: Deposit
+    amount_micro: int
+    flag: DepositFlag | None
+    excluded_micro: int
+
+
+def rcy_micro(weight_g: int, rate_rcy_per_kg: Decimal) -> int:
+    """µRCY for ``weight_g`` at a rate in RCY/kg: ``floor(weight_g × rate × 1000)``."""
+    return floor_times(weight_g, rate_rcy_per_kg, 1000)
+
+
+def mass_balance_holds(sum_g: int, collected_g: int, tolerance_pct: int) -> bool:
+    """``sum_g × 100 ≤ collected_g × (100 + tolerance_pct)``: the bin held what was deposited."""
+    return sum_g * 100 <= collected_g * (100 + tolerance_pct)
+
+
+def deposit_exclusion(deposit: Deposit, members: frozenset[str]) -> DepositFlag | None:
+    """Why a single deposit cannot mint (contaminated, anonymous, unknown account), or None."""
+    if deposit.contaminated:
+        return "contaminated"
+    if deposit.account is None:
+        return "anonymous"
+    if deposit.account not in members:
+        return "unknown_account"
+    return None
+
+
+def settle_deposits(
+    collection: Collection,
+    deposits: Sequence[Deposit],
+    *,
+    rates_rcy_per_kg: Mapping[str, Decimal],
+    tolerance_pct: int,
+    members: frozenset[str],
+) -> list[DepositOutcome]:
+    """The deposits of one collection window, in ``(ts, device_id, event_id)`` order.
+
+    When the deposits weigh more than the collection allows, none mints and all are
+    flagged ``mass_balance``; otherwise each eligible deposit mints at its material's rate.
+    """
+    ordered = sorted(deposits, key=lambda d: d.order_key)
+    balanced = mass_balance_holds(sum(d.weight_g for d in ordered), collection.weight_g, tolerance_pct)
+    outcomes = []
+    for deposit in ordered:
+        value = rcy_micro(deposit.weight_g, rates_rcy_per_kg[deposit.material])
+        flag = "mass_balance" if not balanced else deposit_exclusion(deposit, members)
+        outcomes.append(DepositOutcome(deposit, 0 if flag else value, flag, value if flag else 0))
+    return outcomes
+
+
+# ---------------------------------------------------------------------------------------
+# The daily cap on an account's RCY
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapRequest:
+    """An amount an account would receive from one source, dated by the source's UTC day."""
+
+    account: str
+    day: date
+    amount_micro: int
+
+
+@dataclass(frozen=True)
+class CapResult:
+    """What of a request mints, what the cap withheld, and the day's usage before it."""
+
+    request: CapRequest
+    minted_micro: int
+    capped_micro: int
+    used_before_micro: int
+
+
+def apply_daily_cap(
+    requests: Sequence[CapRequest], used: Mapping[tuple[str, date], int], cap_micro: int
+) -> tuple[list[CapResult], dict[tuple[str, date], int]]:
+    """Apply the cap to ``requests`` in the given order; returns results and the new usage.
+
+    ``used`` is what each ``(account, day)`` has minted so far. A request that crosses
+    the cap mints the part below it; what does not mint uses no cap.
+    """
+    usage = dict(used)
+    results = []
+    for request in requests:
+        key = (request.account, request.day)
+        before = usage.get(key, 0)
+        minted = min(request.amount_micro, max(cap_micro - before, 0))
+        usage[key] = before + minted
+        results.append(CapResult(request, minted, request.amount_micro - minted, before))
+    return results, usage
+
+
+# ---------------------------------------------------------------------------------------
+# Recycling tokens for repairs
+# ---------------------------------------------------------------------------------------
+
+
+def repair_micro(weight_g: int, rcy_per_kg: Decimal) -> int:
+    """µRCY for a fixed repair: ``weight_g × rcy_per_kg × 1000`` (rounded down)."""
+    return floor_times(weight_g, rcy_per_kg, 1000)
+
+
+def repair_weight_limit_g(reference_weight_g: int, *, factor: int, without_reference_g: int) -> int:
+    """The heaviest plausible item: ``factor ×`` the category's reference weight (a fixed
+    limit where the reference is 0)."""
+    return reference_weight_g * factor if reference_weight_g > 0 else without_reference_g
+
+
+def split_repair(
+    amount: int, *, owner: str | None, repairer: str | None, eligible: frozenset[str], owner_pct: int
+) -> dict[str, int]:
+    """The owner/repairer split of a repair's amount by largest remainder.
+
+    An absent or ineligible party's part goes to the other; neither eligible: nothing;
+    owner = repairer: one amount.
+    """
+    parties = {p for p in (owner, repairer) if p is not None and p in eligible}
+    if not parties or amount <= 0:
+        return {}
+    if owner is None or repairer is None or len(parties) == 1:
+        return {parties.pop(): amount}
+    return largest_remainder(amount, {owner: owner_pct, repairer: 100 - owner_pct})
