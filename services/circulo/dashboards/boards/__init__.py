@@ -1,0 +1,1 @@
+"""The four Circulo dashboards, one module each, built with grafana-foundation-sdk."""

@@ -1,0 +1,8 @@
+-- GRN minted (less corrections) per hour or day of minting.
+SELECT time_bucket(CASE WHEN '$resolution' = 'day' THEN interval '1 day' ELSE interval '1 hour' END, ts)
+           AS "time",
+       coop_id AS metric, sum(signed_micro)::numeric / 1000000 AS "GRN"
+FROM dashboards.ledger_entry
+WHERE token = 'GRN' AND coop_id IN ($coop) AND $__timeFilter(ts)
+GROUP BY 1, 2
+ORDER BY 1, 2

@@ -1,0 +1,7 @@
+SELECT time_bucket(CASE WHEN '$resolution' = 'day' THEN interval '1 day' ELSE interval '1 hour' END, bucket)
+           AS "time",
+       device_id AS metric, min(battery_pct_min) AS "Battery %"
+FROM dashboards.bin_hourly
+WHERE coop_id IN ($coop) AND $__timeFilter(bucket) AND battery_pct_min IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 1, 2

@@ -1,0 +1,1 @@
+SELECT entries AS "Entries", last_seq AS "Last seq" FROM dashboards.ledger_status

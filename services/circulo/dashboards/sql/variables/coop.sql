@@ -1,0 +1,1 @@
+SELECT coop_id AS __value, name AS __text FROM dashboards.coop ORDER BY name
