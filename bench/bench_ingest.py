@@ -1,0 +1,527 @@
+"""Ingest throughput and latency, as ratios against baselines run in the same invocation.
+
+Run: .venv/bin/python bench/bench_ingest.py [--messages 200000] [--naive 20000] [--steady-s 20]
+
+Measurements (QoS 1, ack after commit, a realistic mix from 1,000 devices):
+- drain: N messages queued in the broker for the ingest's persistent session while it is
+  stopped; start it; time from its broker connection to the last row committed;
+- steady: publishers at half the drain rate; publish-to-commit latency p50/p99;
+- the same drain with two ingest processes in one shared-subscription group.
+Baselines, same broker and database:
+1. broker ceiling: a paho subscriber with the same protocol options that does nothing
+   with the messages (acknowledges each at once);
+2. database ceiling: the same rows written with COPY directly, 2,000 per transaction;
+3. naive pipeline: paho callback, one INSERT per message, autocommit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.stack import BenchStack, start_stack
+from circulo.settings import MqttEndpoint
+
+DEVICES = 1000
+RESULTS = Path(__file__).with_name("results")
+TABLES = ("meter_reading", "bin_reading", "bin_event", "repair_event")
+POLL_S = 0.05
+
+
+# --- the message mix --------------------------------------------------------------------------
+def device(i: int) -> tuple[str, str]:
+    """600 meters, 300 bins, 100 repair stations."""
+    if i < 600:
+        return f"m{i:04d}", "meter"
+    if i < 900:
+        return f"b{i:04d}", "bin"
+    return f"r{i:04d}", "repair"
+
+
+def message(i: int, start: datetime, ts: datetime | None = None) -> tuple[str, bytes]:
+    """The i-th message of the stream: one per device in turn, distinct keys throughout."""
+    device_id, kind = device(i % DEVICES)
+    k = i // DEVICES
+    at = (ts or start + timedelta(seconds=k)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if kind == "meter":
+        body = {
+            "v": 1,
+            "ts": at,
+            "seq": k,
+            "energy_wh": 100_000 + 3 * k,
+            "power_w": 412.5,
+            "voltage_v": 230.1,
+        }
+        return f"circulo/v1/meter/{device_id}/telemetry", json.dumps(body).encode()
+    if kind == "bin" and k % 4:
+        body = {"v": 1, "ts": at, "seq": k, "fill_pct": 40.5, "weight_kg": 12.345, "battery_pct": 80}
+        return f"circulo/v1/bin/{device_id}/telemetry", json.dumps(body).encode()
+    if kind == "bin":
+        body = {
+            "v": 1,
+            "ts": at,
+            "seq": k,
+            "type": "deposit",
+            "event_id": f"{device_id}-{i}",
+            "material": "pet",
+            "weight_g": 350,
+            "account": f"member{k % 50}",
+        }
+        return f"circulo/v1/bin/{device_id}/event", json.dumps(body).encode()
+    body = {
+        "v": 1,
+        "ts": at,
+        "seq": k,
+        "type": "repair",
+        "event_id": f"{device_id}-{i}",
+        "category": "Kettle",
+        "status": "fixed",
+        "weight_kg": 1.25,
+        "owner": f"member{k % 50}",
+    }
+    return f"circulo/v1/repair/{device_id}/event", json.dumps(body).encode()
+
+
+def stream(n: int, start: datetime) -> list[tuple[str, bytes]]:
+    return [message(i, start) for i in range(n)]
+
+
+def register_fleet(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO coop (coop_id, name) VALUES ('bench', 'Bench') ON CONFLICT DO NOTHING")
+        with conn.cursor().copy(
+            "COPY device (device_id, kind, coop_id, rated_power_w, status) FROM STDIN"
+        ) as cp:
+            for i in range(DEVICES):
+                device_id, kind = device(i)
+                cp.write_row((device_id, kind, "bench", 5000 if kind == "meter" else None, "active"))
+
+
+# --- MQTT helpers ------------------------------------------------------------------------------
+def client(url: str, client_id: str = "", *, manual_ack: bool = False) -> tuple[mqtt.Client, MqttEndpoint]:
+    endpoint = MqttEndpoint.from_url(url)
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
+    )
+    c.username_pw_set(endpoint.username, endpoint.password)
+    return c, endpoint
+
+
+def publish(url: str, messages: list[tuple[str, bytes]]) -> float:
+    """Publish at QoS 1 as fast as the broker acknowledges; returns messages/s."""
+    c, ep = client(url)
+    c.max_inflight_messages_set(2000)
+    c.max_queued_messages_set(0)
+    c.connect(ep.host, ep.port)
+    c.loop_start()
+    started = time.perf_counter()
+    # paho's message ids are 16-bit: keep fewer than 65,535 unacknowledged at a time
+    for chunk in range(0, len(messages), 50_000):
+        infos = [c.publish(topic, body, qos=1) for topic, body in messages[chunk : chunk + 50_000]]
+        for info in infos:
+            info.wait_for_publish(300)
+    elapsed = time.perf_counter() - started
+    c.disconnect()
+    c.loop_stop()
+    return len(messages) / elapsed
+
+
+def session_properties(receive_maximum: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = receive_maximum
+    return props
+
+
+def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive_maximum: int) -> float:
+    """A subscriber with the ingest's protocol options that only acknowledges: messages/s."""
+    client_id = "bench-ceiling"
+    n = len(messages)
+    for phase in ("session", "drain"):
+        c, ep = client(stack.mqtt_url("watcher"), client_id, manual_ack=True)
+        got = {"n": 0, "first": 0.0, "last": 0.0}
+        done, connected = threading.Event(), threading.Event()
+
+        def on_message(
+            cl: mqtt.Client,
+            _u: Any,
+            msg: mqtt.MQTTMessage,
+            got: dict[str, float] = got,
+            done: threading.Event = done,
+        ) -> None:
+            cl.ack(msg.mid, msg.qos)
+            got["n"] += 1
+            got["last"] = time.perf_counter()
+            if got["n"] >= n:
+                done.set()
+
+        def on_connect(
+            cl: mqtt.Client, *_: Any, connected: threading.Event = connected, got: dict[str, float] = got
+        ) -> None:
+            got["first"] = time.perf_counter()
+            cl.subscribe("circulo/v1/#", qos=1)
+            connected.set()
+
+        c.on_message, c.on_connect = on_message, on_connect
+        c.connect(ep.host, ep.port, clean_start=False, properties=session_properties(receive_maximum))
+        c.loop_start()
+        connected.wait(10)
+        if phase == "session":
+            time.sleep(0.5)
+            c.disconnect()
+            c.loop_stop()
+            publish(stack.mqtt_url("publisher"), messages)
+            continue
+        done.wait(600)
+        c.disconnect()
+        c.loop_stop()
+    return n / (got["last"] - got["first"])
+
+
+# --- database helpers ---------------------------------------------------------------------------
+def committed(db_url: str) -> int:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES)  # type: ignore[index]
+
+
+def wait_committed(db_url: str, n: int, timeout: float = 900) -> float:
+    """perf_counter time at which n rows were first seen committed (polled every POLL_S)."""
+    deadline = time.perf_counter() + timeout
+    while (count := committed(db_url)) < n:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {count} of {n} rows committed")
+        time.sleep(POLL_S)
+    return time.perf_counter()
+
+
+def database_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]]) -> float:
+    """The same rows written with COPY directly, 2,000 per transaction: rows/s."""
+    from circulo.ingest.classify import Limits, RegisteredDevice, classify  # noqa: PLC0415
+    from circulo.ingest.records import Received, Valid  # noqa: PLC0415
+    from circulo.ingest.rows import row_of, table_of  # noqa: PLC0415
+
+    db_url = stack.fresh_database("bench_copy")
+    register_fleet(db_url)
+    registry = {device(i)[0]: RegisteredDevice(device(i)[1], False) for i in range(DEVICES)}
+    now = datetime.now(UTC)
+    rows: list[tuple[str, tuple[Any, ...]]] = []
+    for topic, body in messages:
+        valid = classify(Received(topic, body, now, 0, 0), registry, Limits())
+        assert isinstance(valid, Valid)
+        rows.append((table_of(valid) or "", row_of(valid)))
+    from circulo.ingest.queries import TABLES as COLUMNS  # noqa: PLC0415
+
+    started = time.perf_counter()
+    with psycopg.connect(db_url) as conn:
+        for chunk_start in range(0, len(rows), 2000):
+            chunk = rows[chunk_start : chunk_start + 2000]
+            with conn.cursor() as cur:
+                for table in TABLES:
+                    cols = ", ".join(COLUMNS[table][0])
+                    with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+                        for t, row in chunk:
+                            if t == table:
+                                cp.write_row(row)
+            conn.commit()
+    return len(rows) / (time.perf_counter() - started)
+
+
+# --- naive pipeline -----------------------------------------------------------------------------
+NAIVE_SQL = {
+    "meter": "INSERT INTO meter_reading (device_id, ts, received_at, seq, energy_wh, power_w, voltage_v, "
+             "payload_sha256) VALUES (%s, %s, now(), %s, %s, %s, %s, '\\x00') ON CONFLICT DO NOTHING",
+    "bin-telemetry": "INSERT INTO bin_reading (device_id, ts, received_at, seq, fill_pct, weight_g, "
+                     "battery_pct, payload_sha256) VALUES (%s, %s, now(), %s, %s, %s, %s, '\\x00') "
+                     "ON CONFLICT DO NOTHING",
+    "bin-event": "INSERT INTO bin_event (device_id, event_id, type, ts, received_at, seq, material, "
+                 "weight_g, account, payload_sha256) "
+                 "VALUES (%s, %s, 'deposit', %s, now(), %s, %s, %s, %s, '\\x00') ON CONFLICT DO NOTHING",
+    "repair": "INSERT INTO repair_event (device_id, event_id, ts, received_at, seq, category, status, "
+              "weight_g, owner, payload_sha256) VALUES (%s, %s, %s, now(), %s, %s, %s, %s, %s, '\\x00') "
+              "ON CONFLICT DO NOTHING",
+}  # fmt: skip
+
+
+def naive_insert(conn: psycopg.Connection, topic: str, payload: bytes) -> None:
+    """What a tutorial would write: json.loads and one INSERT, autocommit."""
+    _, _, kind, device_id, channel = topic.split("/")
+    m = json.loads(payload)
+    if kind == "meter":
+        conn.execute(
+            NAIVE_SQL["meter"], (device_id, m["ts"], m["seq"], m["energy_wh"], m["power_w"], m["voltage_v"])
+        )
+    elif kind == "bin" and channel == "telemetry":
+        conn.execute(
+            NAIVE_SQL["bin-telemetry"],
+            (device_id, m["ts"], m["seq"], m["fill_pct"], int(m["weight_kg"] * 1000), m["battery_pct"]),
+        )
+    elif kind == "bin":
+        conn.execute(
+            NAIVE_SQL["bin-event"],
+            (device_id, m["event_id"], m["ts"], m["seq"], m["material"], m["weight_g"], m["account"]),
+        )
+    else:
+        conn.execute(
+            NAIVE_SQL["repair"],
+            (
+                device_id,
+                m["event_id"],
+                m["ts"],
+                m["seq"],
+                m["category"],
+                m["status"],
+                int(m["weight_kg"] * 1000),
+                m["owner"],
+            ),
+        )
+
+
+def naive_pipeline(stack: BenchStack, messages: list[tuple[str, bytes]]) -> float:
+    db_url = stack.fresh_database("bench_naive")
+    register_fleet(db_url)
+    conn = psycopg.connect(db_url, autocommit=True)
+    n = len(messages)
+    got = {"n": 0, "first": 0.0, "last": 0.0}
+    done, connected = threading.Event(), threading.Event()
+    c, ep = client(stack.mqtt_url("watcher"), "bench-naive")
+
+    def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        naive_insert(conn, msg.topic, msg.payload)
+        got["n"] += 1
+        got["last"] = time.perf_counter()
+        if got["n"] >= n:
+            done.set()
+
+    def on_connect(cl: mqtt.Client, *_: Any) -> None:
+        got["first"] = time.perf_counter()
+        cl.subscribe("circulo/v1/#", qos=1)
+        connected.set()
+
+    c.on_message, c.on_connect = on_message, on_connect
+    c.connect(ep.host, ep.port, clean_start=False, properties=session_properties(65535))
+    c.loop_start()
+    connected.wait(10)
+    time.sleep(0.5)
+    c.disconnect()
+    c.loop_stop()
+    publish(stack.mqtt_url("publisher"), messages)
+    c.connect(ep.host, ep.port, clean_start=False, properties=session_properties(65535))
+    c.loop_start()
+    done.wait(900)
+    c.disconnect()
+    c.loop_stop()
+    conn.close()
+    return n / (got["last"] - got["first"])
+
+
+# --- the real ingest ----------------------------------------------------------------------------
+class Ingest:
+    """``circulo ingest`` subprocesses."""
+
+    def __init__(
+        self, stack: BenchStack, db_url: str, worker_id: str, group: str | None, log_dir: Path
+    ) -> None:
+        self.args = [
+            sys.executable,
+            "-m",
+            "circulo",
+            "--database-url",
+            db_url,
+            "--mqtt-url",
+            stack.mqtt_url("ingest"),
+            "ingest",
+            "--worker-id",
+            worker_id,
+            "--metrics-port",
+            "0",
+        ]
+        if group:
+            self.args += ["--shared-group", group]
+        self.log = log_dir / f"{worker_id}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
+
+    def connected_at(self) -> datetime:
+        lines = [
+            json.loads(line) for line in self.log.read_text().splitlines() if '"broker_connected"' in line
+        ]
+        return datetime.fromisoformat(lines[-1]["timestamp"])
+
+
+def wait_heartbeat(db_url: str, worker_ids: list[str]) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            live = conn.execute(
+                "SELECT count(*) FROM ingest_worker WHERE worker_id = ANY(%s) AND stopped_at IS NULL",
+                (worker_ids,),
+            ).fetchone()
+        if live and live[0] == len(worker_ids):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("ingest did not start")
+
+
+def ingest_drain(stack: BenchStack, messages: list[tuple[str, bytes]], workers: int, name: str) -> float:
+    """Queue the stream for the workers' sessions, start them, time until all rows are committed."""
+    db_url = stack.fresh_database(name)
+    register_fleet(db_url)
+    group = f"{name}grp" if workers > 1 else None
+    procs = [Ingest(stack, db_url, f"{name}-w{i}", group, stack.base) for i in range(workers)]
+    for p in procs:
+        p.start()
+    wait_heartbeat(db_url, [f"{name}-w{i}" for i in range(workers)])
+    time.sleep(0.5)
+    for p in procs:
+        p.stop()
+    publish(stack.mqtt_url("publisher"), messages)
+    for p in procs:
+        p.start()
+    done = wait_committed(db_url, len(messages))
+    done_wall = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - done)
+    first_connect = min(p.connected_at() for p in procs)
+    for p in procs:
+        p.stop()
+    return len(messages) / (done_wall - first_connect).total_seconds()
+
+
+def publish_at_rate(url: str, rate: float, seconds: float) -> None:
+    """Publish the mix at a fixed rate, each message stamped with its publish time as ``ts``."""
+    c, ep = client(url)
+    c.max_inflight_messages_set(2000)
+    c.max_queued_messages_set(0)
+    c.connect(ep.host, ep.port)
+    c.loop_start()
+    started, i = time.time(), 0
+    while (elapsed := time.time() - started) < seconds:
+        while i < elapsed * rate:
+            now = datetime.now(UTC)
+            c.publish(*message(i, now, ts=now.replace(microsecond=now.microsecond // 1000 * 1000)), qos=1)
+            i += 1
+        time.sleep(0.002)
+    time.sleep(1)
+    c.disconnect()
+    c.loop_stop()
+
+
+def steady_latency(stack: BenchStack, rate: float, seconds: float) -> dict[str, float]:
+    """Publish at a fixed rate from another process; latency = when a meter row is first seen
+    committed − its publish time (its ``ts``), polled every 10 ms with a light incremental query."""
+    db_url = stack.fresh_database("bench_steady")
+    register_fleet(db_url)
+    proc = Ingest(stack, db_url, "steady-w0", None, stack.base)
+    proc.start()
+    wait_heartbeat(db_url, ["steady-w0"])
+    publisher = multiprocessing.get_context("fork").Process(
+        target=publish_at_rate, args=(stack.mqtt_url("publisher"), rate, seconds)
+    )
+    first_seen: dict[tuple[str, datetime], float] = {}
+    since = datetime.now(UTC)
+    publisher.start()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        deadline = time.time() + seconds + 10
+        while time.time() < deadline:
+            found = conn.execute(
+                "SELECT device_id, ts, received_at FROM meter_reading WHERE received_at > %s", (since,)
+            ).fetchall()
+            seen = time.time()
+            for device_id, ts, _ in found:
+                first_seen.setdefault((device_id, ts), seen)
+            if found:
+                # one worker commits batches in receipt order; a margin covers the batch in flight
+                since = max(r for _, _, r in found) - timedelta(milliseconds=500)
+            time.sleep(0.01)
+    publisher.join()
+    proc.stop()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        stored_meter = conn.execute("SELECT count(*) FROM meter_reading").fetchone()[0]  # type: ignore[index]
+    latencies = [seen - ts.timestamp() for (_, ts), seen in first_seen.items()]
+    return summarise_latency(latencies, rate, stored_meter)
+
+
+def summarise_latency(latencies: list[float], rate: float, stored_meter: int) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "rate": rate,
+        "meter_rows": stored_meter,
+        "observations": len(ordered),
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p99_ms": 1000 * ordered[int(len(ordered) * 0.99) - 1],
+        "max_ms": 1000 * ordered[-1],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--naive", type=int, default=20_000)
+    parser.add_argument("--steady-s", type=float, default=20)
+    args = parser.parse_args()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    messages = stream(args.messages, start)
+    stack = start_stack()
+    print(f"stack in {stack.base}; {args.messages} messages from {DEVICES} devices", flush=True)
+    try:
+        results: dict[str, Any] = {
+            "messages": args.messages,
+            "naive_messages": args.naive,
+            "cpus": os.cpu_count(),
+        }
+        results["publish_rate"] = None
+        results["broker_ceiling"] = broker_ceiling(stack, messages, 5000)
+        print(f"broker ceiling      {results['broker_ceiling']:10.0f} msg/s", flush=True)
+        results["database_ceiling"] = database_ceiling(stack, messages)
+        print(f"database ceiling    {results['database_ceiling']:10.0f} rows/s", flush=True)
+        results["naive"] = naive_pipeline(stack, messages[: args.naive])
+        print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
+        results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one")
+        print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
+        results["ingest_2"] = ingest_drain(stack, messages, 2, "bench_two")
+        print(f"ingest, 2 workers   {results['ingest_2']:10.0f} msg/s", flush=True)
+        results["steady"] = steady_latency(stack, results["ingest_1"] / 2, args.steady_s)
+        s = results["steady"]
+        print(
+            f"steady at {s['rate']:.0f} msg/s: p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, "
+            f"max {s['max_ms']:.0f} ms ({s['observations']} of {s['meter_rows']} meter rows observed)",
+            flush=True,
+        )
+        for key in ("ingest_1", "ingest_2"):
+            print(
+                f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling, "
+                f"{results[key] / results['database_ceiling']:.2f} of database ceiling, "
+                f"{results[key] / results['naive']:.1f}x naive"
+            )
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Rewards settlement speed: a day of a 200-meter co-op, as a ratio against a naive baseline.
+
+Run: .venv/bin/python bench/bench_rewards.py [--meters 200] [--minutes 1440] [--members 50]
+
+Measurements on a throwaway durable TimescaleDB (fsync on):
+- drain: ``run_cycle(drain=True)`` over a day of minutely readings — pairs by ``lag()``,
+  hours by ``time_bucket``, one transaction per hour with every pair claimed, mints signed
+  and appended to the ledger (24 green settlements);
+- pairs only: the SQL part alone (pair table + per-hour summaries);
+- steady: one more hour arrives, W moves past it, one normal cycle settles it;
+- idle: a cycle with nothing to settle.
+Baseline, same process and database: the same day settled naively — every reading fetched
+into Python, paired and credited row by row with the same pure rules, per-hour sums in a
+dict, one claim INSERT per pair (executemany, one transaction, rolled back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from circulo.ledger.keys import generate_key
+from circulo.localstack.postgres import PostgresCluster
+from circulo.localstack.procs import free_port
+from circulo.rewards import green
+from circulo.rewards.engine import load_engine, open_work_connection, run_cycle
+from circulo.rewards.rules import MeterPair, credit_pair, hour_of
+from circulo.rewards.settings import RewardsSettings
+from circulo.store import migrate
+
+DAY = datetime(2025, 6, 1, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+RATED_W = 5000
+
+
+def fresh_database(pg: PostgresCluster, name: str) -> str:
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = pg.url(name)
+    migrate.upgrade(url)
+    return url
+
+
+def meter_ids(meters: int) -> list[str]:
+    return [f"m{i:04d}" for i in range(meters)]
+
+
+def per_minute_wh(meter: int, hour: int) -> int:
+    """A sunny-day-ish output: most at noon, none at night, a little different per meter."""
+    sun = max(0, 60 - abs(hour % 24 - 12) * 8)
+    return sun + (meter % 7 if sun else 0)
+
+
+def energy(meter: int, minute: int) -> int:
+    """The meter's lifetime register at a minute after midnight (monotonic, no resets)."""
+    hours, rest = divmod(minute, 60)
+    done = sum(60 * per_minute_wh(meter, h) for h in range(hours))
+    return 1_000_000 + meter * 1000 + done + rest * per_minute_wh(meter, hours)
+
+
+def load_day(url: str, meters: int, minutes: int, members: int, start_minute: int = 0) -> None:
+    """The co-op, its members and meters (first call), and minutely readings by COPY."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if start_minute == 0:
+            conn.execute("INSERT INTO coop (coop_id, name) VALUES ('coop1', 'Bench co-op')")
+            for i in range(members):
+                conn.execute(
+                    "INSERT INTO member (coop_id, account, shares) VALUES ('coop1', %s, %s)",
+                    (f"member{i:03d}", 1 + i % 5),
+                )
+            for device_id in meter_ids(meters):
+                conn.execute(
+                    "INSERT INTO device (device_id, kind, coop_id, status, rated_power_w) "
+                    "VALUES (%s, 'meter', 'coop1', 'active', %s)",
+                    (device_id, RATED_W),
+                )
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY meter_reading (device_id, ts, received_at, seq, energy_wh, power_w, payload_sha256) "
+                "FROM STDIN"
+            ) as copy,
+        ):
+            for m, device_id in enumerate(meter_ids(meters)):
+                for minute in range(start_minute, start_minute + minutes):
+                    ts = DAY + minute * MINUTE
+                    copy.write_row((device_id, ts, ts, minute, energy(m, minute), 400.0, b"\x00" * 32))
+        conn.execute("ANALYZE meter_reading")
+
+
+def set_watermark(url: str, w: datetime) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO ingest_worker (worker_id, low_watermark, heartbeat_at, started_at) "
+            "VALUES ('bench', %s, now(), now()) ON CONFLICT (worker_id) DO UPDATE "
+            "SET low_watermark = EXCLUDED.low_watermark, heartbeat_at = now()",
+            (w,),
+        )
+
+
+@dataclass(frozen=True)
+class NaiveResult:
+    """The naive baseline's total time, its fetch-and-compute part, and what it credited."""
+
+    total_s: float
+    compute_s: float
+    credited_wh: int
+    pairs: int
+
+
+def naive_settlement(url: str) -> NaiveResult:
+    """Per-row Python: fetch, pair, credit, sum per hour, one claim INSERT per pair (rolled back)."""
+    started = time.perf_counter()
+    credited: dict[datetime, int] = defaultdict(int)
+    claims: list[tuple[str, datetime, datetime]] = []
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT device_id, ts, energy_wh FROM meter_reading ORDER BY device_id, ts")
+        previous: tuple[str, datetime, int] | None = None
+        for device_id, ts, wh in rows:
+            if previous is not None and previous[0] == device_id:
+                pair = MeterPair(device_id, previous[1], previous[2], ts, wh)
+                credit = credit_pair(pair, RATED_W, 110)
+                credited[hour_of(ts)] += credit.credited_wh
+                claims.append((device_id, ts, previous[1]))
+            previous = (device_id, ts, wh)
+        computed = time.perf_counter() - started
+        conn.execute(
+            "CREATE TEMPORARY TABLE naive_claim (device_id text, ts timestamptz, prev_ts timestamptz, "
+            "PRIMARY KEY (device_id, ts))"
+        )
+        for claim in claims:
+            conn.execute("INSERT INTO naive_claim VALUES (%s, %s, %s)", claim)
+        conn.rollback()
+    return NaiveResult(time.perf_counter() - started, computed, sum(credited.values()), len(claims))
+
+
+def pairs_only(settings: RewardsSettings) -> float:
+    """The SQL part of a drain, without committing anything."""
+    engine = load_engine(settings)
+    started = time.perf_counter()
+    with open_work_connection(settings.database_url) as conn:
+        ctx = engine.context(conn, 0, drain=True)
+        baselines = green.meter_baselines(conn, "coop1")
+        green.fill_pairs(conn, "coop1", baselines=baselines, window_end=green.FAR_FUTURE, settled=None,
+                         plausibility_pct=ctx.policy.green.plausibility_pct)  # fmt: skip
+        green.read_pair_summaries(conn)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--meters", type=int, default=200)
+    parser.add_argument("--minutes", type=int, default=1440)
+    parser.add_argument("--members", type=int, default=50)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="circulo-bench-rewards-"))
+    pg = PostgresCluster(base / "pg", free_port(), durable=True)
+    pg.start()
+    try:
+        run(pg, base, args.meters, args.minutes, args.members)
+    finally:
+        pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run(pg: PostgresCluster, base: Path, meters: int, minutes: int, members: int) -> None:
+    url = fresh_database(pg, "bench_rewards")
+    key = base / "ledger-signing.key"
+    generate_key(key)
+    settings = RewardsSettings(database_url=url, signing_key_path=key, metrics_port=0)
+    load_day(url, meters, minutes, members)
+    readings = meters * minutes
+    print(f"{meters} meters × {minutes} readings = {readings:,} readings, {members} members", flush=True)
+
+    naive = naive_settlement(url)
+    naive_s, naive_wh = naive.total_s, naive.credited_wh
+    print(
+        f"naive per-row Python: {naive_s:8.2f} s  ({naive.pairs:,} pairs, {naive_wh:,} Wh; "
+        f"fetch and pair in Python {naive.compute_s:.2f} s, then one INSERT per claim)",
+        flush=True,
+    )
+    sql_s = pairs_only(settings)
+    print(f"pairs in SQL only:    {sql_s:8.2f} s", flush=True)
+
+    started = time.perf_counter()
+    report = run_cycle(settings, drain=True)
+    drain_s = time.perf_counter() - started
+    with psycopg.connect(url) as conn:
+        credited = conn.execute("SELECT sum(credited_wh) FROM reward_settlement").fetchone()
+        entries = conn.execute("SELECT count(*) FROM ledger_entry").fetchone()
+    assert credited is not None and credited[0] == naive_wh, (credited, naive_wh)
+    mints = entries[0] if entries else 0
+    print(
+        f"engine drain:         {drain_s:8.2f} s  ({report.settled} settlements, {mints} mints, "
+        f"{readings / drain_s:,.0f} readings/s)",
+        flush=True,
+    )
+
+    load_day(url, meters, 60, members, start_minute=minutes)
+    set_watermark(url, DAY + (minutes + 61) * MINUTE)
+    load_day(url, meters, 1, members, start_minute=minutes + 60)
+    started = time.perf_counter()
+    steady = run_cycle(settings, drain=False)
+    steady_s = time.perf_counter() - started
+    started = time.perf_counter()
+    run_cycle(settings, drain=False)
+    idle_s = time.perf_counter() - started
+    print(f"steady (one hour):    {steady_s:8.2f} s  ({steady.settled} settlement)", flush=True)
+    print(f"idle cycle:           {idle_s:8.2f} s", flush=True)
+    print(f"ratio naive / engine drain: {naive_s / drain_s:.1f}×", flush=True)
+    print(f"ratio naive fetch-and-pair only / engine drain: {naive.compute_s / drain_s:.1f}×", flush=True)
+
+
+if __name__ == "__main__":
+    main()

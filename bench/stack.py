@@ -1,0 +1,62 @@
+"""A throwaway stack for benchmarks: durable TimescaleDB and Mosquitto with service accounts."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from circulo.localstack.mosquitto import MosquittoBroker
+from circulo.localstack.postgres import PostgresCluster
+from circulo.localstack.procs import free_port
+from circulo.registry.dynsec import Acl, DynsecAdmin, ensure_service_account
+from circulo.settings import MqttEndpoint
+from circulo.store import migrate
+
+PUBLISHER_ACLS = (Acl("publishClientSend", "circulo/#"),)
+NAIVE_ACLS = (Acl("subscribePattern", "circulo/#"), Acl("publishClientReceive", "circulo/#"))
+
+
+@dataclass
+class BenchStack:
+    base: Path
+    pg: PostgresCluster
+    broker: MosquittoBroker
+    passwords: dict[str, str]
+
+    def mqtt_url(self, account: str) -> str:
+        return self.broker.url(account, self.passwords[account])
+
+    def fresh_database(self, name: str) -> str:
+        with psycopg.connect(self.pg.url(), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
+        url = self.pg.url(name)
+        migrate.upgrade(url)
+        return url
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.pg.stop()
+
+
+def start_stack() -> BenchStack:
+    """Production settings where they matter: fsync and synchronous commit on."""
+    base = Path(tempfile.mkdtemp(prefix="circulo-bench-"))
+    pg = PostgresCluster(base / "pg", free_port(), durable=True)
+    pg.start()
+    broker = MosquittoBroker(base / "mosquitto", free_port(), admin_password=secrets.token_urlsafe(12))
+    broker.start()
+    passwords = {name: secrets.token_urlsafe(12) for name in ("ingest", "publisher", "watcher")}
+    with DynsecAdmin(
+        MqttEndpoint.from_url(broker.url(broker.admin_username, broker.admin_password))
+    ) as admin:
+        ensure_service_account(admin, "ingest", passwords["ingest"], "circulo-ingest")
+        admin.ensure_role("bench-publisher", PUBLISHER_ACLS)
+        admin.ensure_client("publisher", passwords["publisher"], ["bench-publisher"])
+        admin.ensure_role("bench-watcher", NAIVE_ACLS)
+        admin.ensure_client("watcher", passwords["watcher"], ["bench-watcher", "circulo-ingest"])
+    return BenchStack(base, pg, broker, passwords)
