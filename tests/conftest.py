@@ -212,6 +212,7 @@ def ingest_factory(tmp_path: Path) -> Iterator[Callable[..., IngestProcess]]:
     yield start
     for process in started:
         process.kill()
+        process.end_session()
 
 
 @pytest.fixture

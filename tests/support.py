@@ -89,6 +89,59 @@ class Publisher:
         return len(infos)
 
 
+def end_broker_session(url: str, client_id: str, timeout: float = 5) -> bool:
+    """Connect as ``client_id`` with a clean start and no session expiry, then leave:
+    the broker drops the stored session and its queue. False when the broker is gone."""
+    endpoint = MqttEndpoint.from_url(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(endpoint.username, endpoint.password)
+    connected = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
+    try:
+        client.connect(endpoint.host, endpoint.port, clean_start=True)
+    except OSError:
+        return False
+    client.loop_start()
+    try:
+        return connected.wait(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def clear_retained(url: str, topic_filter: str, quiet_s: float = 0.5) -> int:
+    """Delete the retained messages under ``topic_filter`` (an empty retained publish each);
+    how many there were. The broker sends them right after the SUBACK."""
+    endpoint = MqttEndpoint.from_url(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(endpoint.username, endpoint.password)
+    retained: set[str] = set()
+    subscribed = threading.Event()
+    last = [time.monotonic()]
+
+    def on_message(c: mqtt.Client, u: Any, m: mqtt.MQTTMessage) -> None:
+        if m.retain and m.payload:
+            retained.add(m.topic)
+            last[0] = time.monotonic()
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+    try:
+        client.subscribe(topic_filter, qos=1)
+        assert subscribed.wait(30), "no SUBACK"
+        last[0] = time.monotonic()
+        wait_for(lambda: time.monotonic() - last[0] >= quiet_s, timeout=30, interval=0.05)
+        infos = [client.publish(topic, b"", qos=1, retain=True) for topic in sorted(retained)]
+        for info in infos:
+            info.wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return len(retained)
+
+
 def payload(**fields: Any) -> bytes:
     return json.dumps({"v": 1, **fields}).encode()
 
@@ -131,7 +184,21 @@ class IngestProcess:
             )
         return self
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def current_log(self) -> Path:
+        return self.log_dir / f"ingest-{self.worker_id}-{self.starts}.log"
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until this start of the worker has its subscription in place (SUBACK received).
+
+        A heartbeat alone is not enough: it is written before the broker connection, and
+        after a restart the previous process's heartbeat may still look fresh. Messages
+        published before the first subscription of a new session are not queued for it.
+        """
+        wait_for(
+            lambda: '"subscribed"' in self.current_log().read_text(errors="replace"),
+            timeout=timeout,
+            what=f"ingest {self.worker_id} (start {self.starts}) to subscribe",
+        )
         wait_for(
             lambda: scalar(
                 self.db_url,
@@ -147,6 +214,14 @@ class IngestProcess:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+
+    def end_session(self) -> None:
+        """Discard the worker's persistent broker session (test teardown).
+
+        A killed worker's session would otherwise keep queueing every later test's
+        messages in the shared broker for a week (its session expiry).
+        """
+        end_broker_session(self.mqtt_url, self.worker_id)
 
     def terminate(self, timeout: float = 30) -> int:
         assert self.process is not None

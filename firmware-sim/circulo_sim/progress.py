@@ -30,7 +30,7 @@ class ProgressPrinter:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every_s = every_s
-        self._last = 0.0
+        self._last = float("-inf")  # the first line prints at once, however young the clock
         self._width = 0
         self._pending = ""
         self._printed = ""

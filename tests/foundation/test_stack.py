@@ -123,9 +123,9 @@ def roundtrip(url: str, topic: str) -> bytes | None:
     client.loop_start()
     try:
         client.subscribe(topic, qos=1)
-        assert subscribed.wait(5)
-        client.publish(topic, b"ping", qos=1).wait_for_publish(5)
-        arrived.wait(5)
+        assert subscribed.wait(30)
+        client.publish(topic, b"ping", qos=1).wait_for_publish(30)
+        arrived.wait(30)
     finally:
         client.disconnect()
         client.loop_stop()
@@ -152,6 +152,6 @@ def test_the_broker_refuses_anonymous_clients(broker: MosquittoBroker) -> None:
     client.on_connect = lambda c, u, f, rc, p: (result.append(rc), done.set())
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    done.wait(5)
+    done.wait(30)
     client.loop_stop()
     assert result and getattr(result[0], "is_failure", False)

@@ -81,4 +81,4 @@ def test_publishing_to_an_unreachable_broker_is_one_clear_error(ledger_cli: Ledg
 def test_a_broker_that_refuses_the_topic_is_an_error(broker_accounts: BrokerAccounts, signer: Signer) -> None:
     signed = sign_checkpoint(0, "00" * 32, T0, signer)
     with pytest.raises(ServiceUnavailable, match="publish to circulo/ledger/v1/checkpoint refused"):
-        publish_checkpoint(broker_accounts.url("ingest"), signed, timeout_s=5)
+        publish_checkpoint(broker_accounts.url("ingest"), signed, timeout_s=30)

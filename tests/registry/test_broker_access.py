@@ -45,7 +45,7 @@ def test_a_device_publishes_to_its_own_topics_and_a_subscriber_receives_them(
         assert not device.connect().is_failure  # type: ignore[union-attr]
         assert device.publish(f"{own}/telemetry", TELEMETRY) == 0
         assert device.publish(f"{own}/status", b'{"v":1,"state":"online"}', retain=True) == 0
-        received = [watcher.messages.get(timeout=5), watcher.messages.get(timeout=5)]
+        received = [watcher.messages.get(timeout=30), watcher.messages.get(timeout=30)]
         # clear the retained status: other tests' ingest subscribes to the whole session broker
         assert device.publish(f"{own}/status", b"", retain=True) == 0
     assert [m.topic for m in received] == [f"{own}/telemetry", f"{own}/status"]
@@ -115,7 +115,7 @@ def test_a_retired_device_is_disconnected_and_cannot_connect_again(
     with as_device(broker, meter) as device:
         assert not device.connect().is_failure  # type: ignore[union-attr]
         retired = devices.retire_device(registry_settings, meter.device_id)
-        assert device.disconnected.wait(5), "the broker should close a retired device's connection"
+        assert device.disconnected.wait(30), "the broker should close a retired device's connection"
     assert retired.device.status == "retired" and retired.device.retired_at is not None
     assert retired.device.broker_state == "disabled"
     with as_device(broker, meter) as again:
@@ -132,7 +132,7 @@ def test_rotated_credentials_work_and_the_old_password_stops_working_at_once(
     with as_device(broker, old) as connected:
         assert not connected.connect().is_failure  # type: ignore[union-attr]
         new = devices.rotate_credentials(registry_settings, old.device_id)
-        assert connected.disconnected.wait(5), "a rotation should close the old session"
+        assert connected.disconnected.wait(30), "a rotation should close the old session"
     assert new.password != old.password and new.version == old.version + 1
     with as_device(broker, old) as device:
         code = device.connect()

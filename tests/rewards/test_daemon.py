@@ -164,11 +164,13 @@ def test_a_stop_during_a_cycle_lets_the_cycle_finish_before_the_daemon_returns(
     # Both connections were closed; a backend leaves pg_stat_activity a moment after its
     # client hangs up, so poll rather than read once.
     wait_for(
-        lambda: data.scalar(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND application_name LIKE 'circulo-rewards%'"
-        )
-        == 0,
+        lambda: (
+            data.scalar(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name LIKE 'circulo-rewards%'"
+            )
+            == 0
+        ),
         timeout=10,
         what="the engine's connections to close",
     )

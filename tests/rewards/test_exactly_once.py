@@ -73,7 +73,8 @@ def leader_lock_pids(data: RewardsData) -> list[int]:
     return [
         row[0]
         for row in data.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'circulo-rewards-lock'"
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'circulo-rewards-lock'"
         )
     ]
 
@@ -112,7 +113,15 @@ def test_two_engines_started_at_once_settle_each_source_once(
     wait_for(
         lambda: data.scalar("SELECT count(*) FROM reward_settlement") > 0, timeout=60, what="settlements"
     )
-    time.sleep(1.0)
+    # both engines are up: one leads, the other waits for the lock (start-up varies with load)
+    wait_for(
+        lambda: (
+            sum('"event": "leader"' in e.log() for e in engines) >= 1
+            and sum("waiting_for_leader_lock" in e.log() for e in engines) >= 1
+        ),
+        timeout=60,
+        what="a leader and a follower",
+    )
     logs = [e.log() for e in engines]  # before stopping: the follower may lead once the leader left
     assert [e.terminate() for e in engines] == [0, 0]
     assert sum('"event": "leader"' in log for log in logs) == 1, logs

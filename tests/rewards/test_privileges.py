@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from tests.rewards.rewards_factories import MINUTE, T0, RewardsData
+from tests.support import scalar, wait_for
 
 from circulo.localstack.postgres import PostgresCluster
 from circulo.rewards.engine import run_cycle
@@ -22,9 +23,19 @@ def rewards_login(pg: PostgresCluster, db_url: str) -> Iterator[str]:
     with psycopg.connect(pg.url(), autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN IN ROLE circulo_rewards")
     yield db_url.replace("postgresql://postgres@", f"postgresql://{role}@")
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
     with psycopg.connect(pg.url(), autocommit=True) as conn:
+        # the engine's backends end asynchronously (one holds its temporary tables): wait
+        # for them before dropping the role that owns those
+        conn.execute(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = %s", (role,)
+        )
+        wait_for(
+            lambda: (
+                scalar(pg.url(), "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (role,)) == 0
+            ),
+            timeout=30,
+            what="the test role's sessions to end",
+        )
         conn.execute(f"DROP ROLE {role}")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 from tests.factories import add_coop, add_device, add_member, unique_id
-from tests.sim.conftest import read_log
+from tests.sim.conftest import Subscriber, read_log
 from tests.support import IngestProcess, scalar, wait_for
 
 from circulo_sim.clock import plan_window
@@ -33,8 +33,9 @@ SOME_FAULTS = FaultRates(
 )  # fmt: skip
 
 
-def bulk_run(mqtt_url: str, tmp_path: Path, coop: str, seed: int, name: str) -> tuple[dict[str, Any], list]:
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30)
+def bulk_run(
+    mqtt_url: str, tmp_path: Path, coop: str, seed: int, name: str, start: datetime
+) -> tuple[dict[str, Any], list]:
     request = RunRequest(
         window=plan_window(datetime.now(UTC), start=start, end=start + SIX_HOURS),
         seed=seed,
@@ -59,9 +60,12 @@ def test_the_same_seed_sends_the_same_messages_and_another_seed_others(
     service_mqtt_url: str, tmp_path: Path
 ) -> None:
     coop = unique_id("seeded")
-    first, first_log = bulk_run(service_mqtt_url, tmp_path, coop, 42, "first")
-    again, again_log = bulk_run(service_mqtt_url, tmp_path, coop, 42, "again")
-    _, other_log = bulk_run(service_mqtt_url, tmp_path, coop, 43, "other")
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
+        hours=30
+    )  # once: runs may straddle an hour
+    first, first_log = bulk_run(service_mqtt_url, tmp_path, coop, 42, "first", start)
+    again, again_log = bulk_run(service_mqtt_url, tmp_path, coop, 42, "again", start)
+    _, other_log = bulk_run(service_mqtt_url, tmp_path, coop, 43, "other", start)
     assert first["mode"] == "bulk" and first["delivery"]["unacked"] == 0
     assert sum(first["faults"].values()) > 0
     assert messages(first_log) == messages(again_log)
@@ -168,14 +172,31 @@ def test_an_accelerated_run_never_stamps_a_reading_after_its_receipt(
     assert scalar(db_url, "SELECT count(*) FROM quarantine WHERE device_id = ANY(%s)", (ours,)) == 0
 
 
+def wait_for_online(statuses: Subscriber, coop: str, devices: int) -> set[str]:
+    """Until each of the co-op's devices has announced itself online (start-up varies with load)."""
+    online: set[str] = set()
+
+    def more() -> bool:
+        while not statuses.messages.empty():
+            topic, body, _ = statuses.messages.get()
+            if f"/{coop}-" in topic and json.loads(body).get("state") == "online":
+                online.add(topic)
+        return len(online) >= devices
+
+    wait_for(more, timeout=60, what=f"{devices} devices of {coop} online")
+    return online
+
+
 def test_sigterm_ends_a_real_time_run_with_a_summary(service_mqtt_url: str, tmp_path: Path) -> None:
+    coop = unique_id("rt")
+    statuses = Subscriber(service_mqtt_url, "circulo/v1/+/+/status")
     process = subprocess.Popen(
         [sys.executable, "-m", "circulo", "--mqtt-url", service_mqtt_url,
-         "sim", "run", "--coop", unique_id("rt"), "--synthetic", "--meters", "2", "--bins", "1",
+         "sim", "run", "--coop", coop, "--synthetic", "--meters", "2", "--bins", "1",
          "--json", "--summary-file", str(tmp_path / "s.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
     )  # fmt: skip
-    time.sleep(4)
+    wait_for_online(statuses, coop, 3)  # its devices run: SIGTERM now lands in the run
     assert process.poll() is None, "a real-time run keeps going until it is stopped"
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
@@ -184,3 +205,4 @@ def test_sigterm_ends_a_real_time_run_with_a_summary(service_mqtt_url: str, tmp_
     assert summary["window"]["mode"] == "real-time" and summary["window"]["end"] is None
     assert summary["sent"]["status"] >= 3  # online at start, offline at the end
     assert summary["delivery"]["unacked"] == 0
+    statuses.close()

@@ -143,6 +143,7 @@ class IngestConnection:
         if any(rc.is_failure for rc in reason_codes):
             log.error("subscription_refused", subscription=self.subscription, reason=str(reason_codes[0]))
             return
+        log.info("subscribed", subscription=self.subscription, epoch=self.epoch)
         self.subscribed.set()
 
     def _on_disconnect(
