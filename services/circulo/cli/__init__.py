@@ -12,22 +12,43 @@ from circulo.cli.common import CliContext
 from circulo.errors import CirculoError
 
 # Each module defines one click command or group named ``command`` (or a tuple of them
-# named ``commands``); kept in one list so the root stays a table of contents.
-COMMAND_MODULES = (
-    "circulo.cli.db",
-    "circulo.cli.ingest",
-    "circulo.cli.quarantine",
-    "circulo.cli.registry",
-    "circulo.cli.rewards",
-    "circulo.cli.ledger",
-    "circulo.cli.sim",
-    "circulo.cli.dashboards",
-    "circulo.cli.schemas",
-    "circulo.cli.demo",
+# named ``commands``); this table maps each top-level command to its module, so the root
+# stays a table of contents and a command imports only what it needs (the simulator's
+# physics or Alembic take seconds to import: ``circulo device check`` should not wait).
+COMMAND_MODULES = {
+    "db": "circulo.cli.db",
+    "ingest": "circulo.cli.ingest",
+    "quarantine": "circulo.cli.quarantine",
+    "coop": "circulo.cli.registry",
+    "member": "circulo.cli.registry",
+    "device": "circulo.cli.registry",
+    "service-account": "circulo.cli.registry",
+    "rewards": "circulo.cli.rewards",
+    "ledger": "circulo.cli.ledger",
+    "sim": "circulo.cli.sim",
+    "dashboards": "circulo.cli.dashboards",
+    "schemas": "circulo.cli.schemas",
+    "demo": "circulo.cli.demo",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when used (click's lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMAND_MODULES and cmd_name not in self.commands:
+            module = importlib.import_module(COMMAND_MODULES[cmd_name])
+            for command in getattr(module, "commands", None) or (module.command,):
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
     "config_file",
@@ -54,16 +75,6 @@ def cli(
 def version() -> None:
     """Print the Circulo version."""
     click.echo(f"circulo {__version__}")
-
-
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        for group in getattr(module, "commands", None) or (module.command,):
-            cli.add_command(group)
-
-
-_register_commands()
 
 
 def main() -> None:
