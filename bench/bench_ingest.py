@@ -357,10 +357,23 @@ class Ingest:
             self.args += ["--shared-group", group]
         self.log = log_dir / f"{worker_id}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._subscribed_before = 0
 
     def start(self) -> None:
+        self._subscribed_before = self.subscriptions()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+
+    def subscriptions(self) -> int:
+        return self.log.read_text().count('"subscribed"') if self.log.exists() else 0
+
+    def wait_subscribed(self, timeout: float = 60) -> None:
+        """Until this start's subscription is confirmed (before it, a new session misses messages)."""
+        deadline = time.time() + timeout
+        while self.subscriptions() <= self._subscribed_before:
+            if time.time() > deadline:
+                raise RuntimeError(f"ingest did not subscribe; see {self.log}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         assert self.process is not None
@@ -397,7 +410,8 @@ def ingest_drain(stack: BenchStack, messages: list[tuple[str, bytes]], workers: 
     for p in procs:
         p.start()
     wait_heartbeat(db_url, [f"{name}-w{i}" for i in range(workers)])
-    time.sleep(0.5)
+    for p in procs:
+        p.wait_subscribed()
     for p in procs:
         p.stop()
     publish(stack.mqtt_url("publisher"), messages)
@@ -438,6 +452,7 @@ def steady_latency(stack: BenchStack, rate: float, seconds: float) -> dict[str, 
     proc = Ingest(stack, db_url, "steady-w0", None, stack.base)
     proc.start()
     wait_heartbeat(db_url, ["steady-w0"])
+    proc.wait_subscribed()
     publisher = multiprocessing.get_context("fork").Process(
         target=publish_at_rate, args=(stack.mqtt_url("publisher"), rate, seconds)
     )

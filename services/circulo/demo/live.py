@@ -57,6 +57,15 @@ def fetch_metrics(port: int, timeout: float = 1.0) -> str | None:
     return body.decode("utf-8", errors="replace")
 
 
+def healthy(port: int, timeout: float = 1.0) -> bool:
+    """Whether a daemon's ``/healthz`` answers 200 (for the ingest: subscribed, database up)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 @dataclass(frozen=True)
 class StoredProgress:
     """What the database shows so far: settled energy, tokens, ledger length, newest reading."""

@@ -35,7 +35,7 @@ from circulo.demo import queries, simulator
 from circulo.demo.collect import RunFacts, read_summary
 from circulo.demo.config import INGEST_WORKER_ID, ConfigValues, write_config
 from circulo.demo.fleet import survey_devices
-from circulo.demo.live import fetch_metrics, outcome_counts, stopped_outcomes
+from circulo.demo.live import fetch_metrics, healthy, outcome_counts, stopped_outcomes
 from circulo.demo.options import DemoOptions, DemoWindow, demo_window
 from circulo.demo.paths import DemoPaths, exclusive, write_private
 from circulo.demo.processes import Daemon, DemoStepFailed, circulo_argv, run_circulo
@@ -231,7 +231,8 @@ def ingest_ready(run: DemoRun, daemon: Daemon) -> Callable[[], bool]:
             raise DemoStepFailed(daemon.failure())
         with connect(run.database_url, application_name="circulo-demo") as conn:
             row = conn.execute(queries.INGEST_READY, {"worker_id": INGEST_WORKER_ID}).fetchone()
-        return bool(row and row[0]) and fetch_metrics(run.metrics_port) is not None
+        # healthy: subscribed too, so nothing the simulator sends misses a new session
+        return bool(row and row[0]) and healthy(run.metrics_port)
 
     return ready
 

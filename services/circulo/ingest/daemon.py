@@ -13,6 +13,7 @@ bounded because the broker respects our Receive Maximum.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -146,10 +147,12 @@ class IngestDaemon:
 
     def health(self) -> tuple[bool, Mapping[str, Any]]:
         connected = self.connection.connected.is_set()
+        subscribed = self.connection.subscribed.is_set()  # the broker confirmed: messages flow
         database_ok = self._main_db.ok and self._writer_db.ok
         fresh = time.monotonic() - self._last_heartbeat < max(10.0, 5 * self.settings.heartbeat_s)
-        return connected and database_ok and fresh, {
+        return connected and subscribed and database_ok and fresh, {
             "broker_connected": connected,
+            "subscribed": subscribed,
             "database_ok": database_ok,
             "queue_depth": len(self.queue),
             "worker_id": self.settings.worker_id,
@@ -253,6 +256,9 @@ class IngestDaemon:
 
     # --- writer thread: commit and acknowledge -------------------------------------------------
     def _writer_loop(self) -> None:
+        # connect now, not at the first batch: health reports a worker that cannot write
+        with contextlib.suppress(ServiceUnavailable):
+            self._writer_db.get(attempts=1)
         while (batch := self._pending.get()) is not None:
             if self._writer_gave_up.is_set():
                 self.queue.committed(batch.number)  # left unacknowledged: the broker redelivers
