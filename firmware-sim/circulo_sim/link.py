@@ -96,6 +96,9 @@ class MqttLink:
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{endpoint.client_id}", daemon=True)
         self._ready = False  # connected, status sent, buffer flushed: publish directly
         self._held = False  # in an outage (fault): stay disconnected
+        # an outage began: drop the connection with the will even if the outage already
+        # ended (a short one at high speed can end before this thread looks)
+        self._drop_due = False
         self._socket_open = False
         self._connack_ok = False
         self._status_due = False
@@ -165,7 +168,7 @@ class MqttLink:
     def hold(self) -> None:
         """Start an outage: stop publishing and drop the connection so the broker sends the will."""
         with self._order:
-            self._held, self._ready = True, False
+            self._held, self._ready, self._drop_due = True, False, True
         self._wake.set()
 
     def release(self) -> None:
@@ -245,9 +248,12 @@ class MqttLink:
     # --- the connection thread --------------------------------------------------------------
     def _run(self) -> None:
         while not self._stopping.is_set():
-            if self._held:
+            with self._order:
+                drop, self._drop_due = self._held or self._drop_due, False
+            if drop:
                 self._disconnect(with_will=True)
-                self._sleep(1.0)
+                if self._held:
+                    self._sleep(1.0)
             elif not self._socket_open:
                 self._connect()
             else:
@@ -266,7 +272,7 @@ class MqttLink:
             self._connack_ok = False
             self.stats.connected(first=not self._ever_online)
             self._attempt, self._status_due = 0, True
-        if not self._ready and not self._held and self._client.is_connected():
+        if not self._ready and not self._held and not self._drop_due and self._client.is_connected():
             self._go_ready()
 
     def _connect(self) -> None:
@@ -301,7 +307,7 @@ class MqttLink:
         if self._status_due and self._status_on_connect is not None:
             status = self._status_on_connect(not self._ever_online)
         with self._order:
-            if self._held:
+            if self._held or self._drop_due:
                 return
             if status is not None:
                 self.stats.planned(status)
