@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from circulo.settings import MqttEndpoint
 from tests.factories import add_device
@@ -55,13 +58,58 @@ def register(
             add_device(conn, device_id, kind, coop, status="retired" if device_id in retired else "active")
 
 
+def v5_client(url: str, client_id: str = "") -> tuple[mqtt.Client, MqttEndpoint]:
+    """A paho MQTT v5 client with the URL's credentials (not connected), and the endpoint."""
+    endpoint = MqttEndpoint.from_url(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(endpoint.username, endpoint.password)
+    return client, endpoint
+
+
+class Subscriber:
+    """A tester client collecting what arrives on a filter (optionally a persistent session);
+    it returns once the broker confirmed the subscription."""
+
+    def __init__(self, url: str, topic: str, *, client_id: str = "", persistent: bool = False) -> None:
+        self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
+        self.client, endpoint = v5_client(url, client_id)
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        properties = None
+        if persistent:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 3600
+        self.client.connect(endpoint.host, endpoint.port, clean_start=not persistent, properties=properties)
+        self.client.loop_start()
+        assert subscribed.wait(30), f"the broker did not confirm the subscription to {topic}"
+
+    def next(self, timeout: float = 10) -> tuple[str, bytes, bool]:
+        return self.messages.get(timeout=timeout)
+
+    def wait_online(
+        self, devices: int, *, where: Callable[[str], bool] = bool, timeout: float = 60
+    ) -> set[str]:
+        """Until ``devices`` devices (of the topics ``where`` accepts) said ``online``; their ids."""
+        online: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while len(online) < devices:
+            topic, body, _ = self.next(timeout=max(0.1, deadline - time.monotonic()))
+            if where(topic) and body and json.loads(body).get("state") == "online":
+                online.add(topic.split("/")[3])
+        return online
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 class Publisher:
     """A QoS 1 publisher that waits for every PUBACK (use as a context manager)."""
 
     def __init__(self, url: str, client_id: str = "", *, max_inflight: int = 1000) -> None:
-        endpoint = MqttEndpoint.from_url(url)
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(endpoint.username, endpoint.password)
+        self.client, endpoint = v5_client(url, client_id)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
         self._endpoint = endpoint
@@ -92,9 +140,7 @@ class Publisher:
 def end_broker_session(url: str, client_id: str, timeout: float = 5) -> bool:
     """Connect as ``client_id`` with a clean start and no session expiry, then leave:
     the broker drops the stored session and its queue. False when the broker is gone."""
-    endpoint = MqttEndpoint.from_url(url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.username_pw_set(endpoint.username, endpoint.password)
+    client, endpoint = v5_client(url, client_id)
     connected = threading.Event()
     client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
     try:
@@ -112,33 +158,21 @@ def end_broker_session(url: str, client_id: str, timeout: float = 5) -> bool:
 def clear_retained(url: str, topic_filter: str, quiet_s: float = 0.5) -> int:
     """Delete the retained messages under ``topic_filter`` (an empty retained publish each);
     how many there were. The broker sends them right after the SUBACK."""
-    endpoint = MqttEndpoint.from_url(url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.username_pw_set(endpoint.username, endpoint.password)
+    watcher = Subscriber(url, topic_filter)
     retained: set[str] = set()
-    subscribed = threading.Event()
-    last = [time.monotonic()]
-
-    def on_message(c: mqtt.Client, u: Any, m: mqtt.MQTTMessage) -> None:
-        if m.retain and m.payload:
-            retained.add(m.topic)
-            last[0] = time.monotonic()
-
-    client.on_message = on_message
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.connect(endpoint.host, endpoint.port)
-    client.loop_start()
     try:
-        client.subscribe(topic_filter, qos=1)
-        assert subscribed.wait(30), "no SUBACK"
-        last[0] = time.monotonic()
-        wait_for(lambda: time.monotonic() - last[0] >= quiet_s, timeout=30, interval=0.05)
-        infos = [client.publish(topic, b"", qos=1, retain=True) for topic in sorted(retained)]
+        while True:
+            try:
+                topic, body, retain = watcher.next(timeout=quiet_s)
+            except queue.Empty:
+                break
+            if retain and body:
+                retained.add(topic)
+        infos = [watcher.client.publish(topic, b"", qos=1, retain=True) for topic in sorted(retained)]
         for info in infos:
             info.wait_for_publish(30)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        watcher.close()
     return len(retained)
 
 

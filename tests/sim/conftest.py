@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from tests.factories import unique_id
 from tests.support import clear_retained
 
 from circulo.cli import cli
 from circulo.localstack.mosquitto import MosquittoBroker
-from circulo.settings import MqttEndpoint
 from circulo_sim.settings import SimSettings
 
 
@@ -129,31 +123,3 @@ class Background:
         if self.error is not None:
             raise self.error
         return self.result
-
-
-class Subscriber:
-    """A tester client collecting what arrives on a filter (optionally a persistent session)."""
-
-    def __init__(self, url: str, topic: str, *, client_id: str = "", persistent: bool = False) -> None:
-        endpoint = MqttEndpoint.from_url(url)
-        self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(endpoint.username, endpoint.password)
-        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        subscribed = threading.Event()
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        properties = None
-        if persistent:
-            properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = 3600
-        self.client.connect(endpoint.host, endpoint.port, clean_start=not persistent, properties=properties)
-        self.client.loop_start()
-        assert subscribed.wait(30), f"the broker did not confirm the subscription to {topic}"
-
-    def next(self, timeout: float = 10) -> tuple[str, bytes, bool]:
-        return self.messages.get(timeout=timeout)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import BrokerAccounts
-from tests.sim.conftest import Subscriber, register_coop
-from tests.support import wait_for
+from tests.sim.conftest import register_coop
+from tests.support import Subscriber, wait_for
 
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo_sim.fleet import DeviceSpec

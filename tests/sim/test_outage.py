@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import BrokerAccounts
-from tests.sim.conftest import Background, Subscriber, read_log, register_coop
-from tests.support import IngestProcess, rows, scalar, wait_for
+from tests.sim.conftest import Background, read_log, register_coop
+from tests.support import IngestProcess, Subscriber, rows, scalar, wait_for
 
 from circulo_sim.clock import plan_window
 from circulo_sim.service import RunRequest, run_simulation
@@ -38,11 +37,7 @@ def test_no_reading_is_lost_when_the_broker_is_down_for_thirty_simulated_minutes
     statuses = Subscriber(fresh_broker_accounts.url("tester"), "circulo/v1/+/+/status")
     with log_path.open("w") as message_log:
         run = Background(lambda: run_simulation(request, sim_settings, message_log=message_log))
-        online: set[str] = set()
-        while len(online) < len(registered.devices):  # start-up time varies with machine load
-            topic, body, _ = statuses.next(timeout=60)
-            if json.loads(body).get("state") == "online":
-                online.add(topic.split("/")[3])
+        statuses.wait_online(len(registered.devices))  # start-up time varies with machine load
         statuses.close()
         time.sleep(4)  # about 12 simulated minutes in
         broker.stop()

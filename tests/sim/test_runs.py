@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 from tests.factories import add_coop, add_device, add_member, unique_id
-from tests.sim.conftest import Subscriber, read_log
-from tests.support import IngestProcess, scalar, wait_for
+from tests.sim.conftest import read_log
+from tests.support import IngestProcess, Subscriber, scalar, wait_for
 
 from circulo_sim.clock import plan_window
 from circulo_sim.faults import FaultRates
@@ -172,21 +172,6 @@ def test_an_accelerated_run_never_stamps_a_reading_after_its_receipt(
     assert scalar(db_url, "SELECT count(*) FROM quarantine WHERE device_id = ANY(%s)", (ours,)) == 0
 
 
-def wait_for_online(statuses: Subscriber, coop: str, devices: int) -> set[str]:
-    """Until each of the co-op's devices has announced itself online (start-up varies with load)."""
-    online: set[str] = set()
-
-    def more() -> bool:
-        while not statuses.messages.empty():
-            topic, body, _ = statuses.messages.get()
-            if f"/{coop}-" in topic and json.loads(body).get("state") == "online":
-                online.add(topic)
-        return len(online) >= devices
-
-    wait_for(more, timeout=60, what=f"{devices} devices of {coop} online")
-    return online
-
-
 def test_sigterm_ends_a_real_time_run_with_a_summary(service_mqtt_url: str, tmp_path: Path) -> None:
     coop = unique_id("rt")
     statuses = Subscriber(service_mqtt_url, "circulo/v1/+/+/status")
@@ -196,7 +181,7 @@ def test_sigterm_ends_a_real_time_run_with_a_summary(service_mqtt_url: str, tmp_
          "--json", "--summary-file", str(tmp_path / "s.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
     )  # fmt: skip
-    wait_for_online(statuses, coop, 3)  # its devices run: SIGTERM now lands in the run
+    statuses.wait_online(3, where=lambda topic: f"/{coop}-" in topic)  # SIGTERM now lands in the run
     assert process.poll() is None, "a real-time run keeps going until it is stopped"
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
