@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import BrokerAccounts
-from tests.support import IngestProcess, Publisher, payload, register, scalar, wait_for
+from tests.support import IngestProcess, Publisher, http_get, payload, register, scalar, wait_for
 
 from circulo.localstack.procs import free_port
 
 
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
-
-
 def health(port: int) -> tuple[int, dict[str, Any]]:
-    status, body = get(port, "/healthz")
+    status, body = http_get(f"http://127.0.0.1:{port}/healthz")
     return status, (json.loads(body) if body else {})
 
 
@@ -51,7 +39,7 @@ def test_health_follows_the_broker_and_metrics_and_watermark_follow_the_stream(
     with Publisher(fresh_broker_accounts.url("tester")) as pub:
         pub.publish_all([("circulo/v1/meter/m1/telemetry", reading)])
     wait_for(lambda: scalar(db_url, "SELECT count(*) FROM meter_reading") == 1, timeout=30, what="the row")
-    metrics = get(port, "/metrics")[1]
+    metrics = http_get(f"http://127.0.0.1:{port}/metrics")[1]
     assert 'circulo_ingest_messages_total{outcome="stored",reason=""} 1.0' in metrics
     assert "circulo_ingest_commit_seconds_count" in metrics
     # everything received is committed: the worker's low watermark passes the receipt

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psycopg
 from tests.rewards.engine_process import engine_env, run_engine_once, start_engine
 from tests.rewards.rewards_factories import MINUTE, T0, RewardsData
-from tests.support import wait_for
+from tests.support import http_get, wait_for
 
 from circulo.ledger.keys import generate_key
 from circulo.localstack.procs import free_port
@@ -20,16 +18,6 @@ from circulo.rewards.daemon import RewardsDaemon
 from circulo.rewards.engine import EngineHooks, run_cycle
 from circulo.rewards.settings import RewardsSettings
 from circulo.rewards.settlement import Settlement
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test URL
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
 
 
 def circulo(db_url: str, key_path: Path, cwd: Path, *args: str) -> str:

@@ -47,23 +47,25 @@ def queue_depth(metrics_text: str) -> int | None:
     return None
 
 
+def fetch(port: int, path: str, timeout: float = 1.0) -> bytes | None:
+    """A daemon's answer on ``path`` of its metrics port; None when it does not answer 2xx."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
+            body: bytes = reply.read()
+    except (OSError, urllib.error.URLError):  # HTTPError (a 503 from /healthz) is one
+        return None
+    return body
+
+
 def fetch_metrics(port: int, timeout: float = 1.0) -> str | None:
     """The ingest's ``/metrics`` text, or None when it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as reply:
-            body: bytes = reply.read()
-    except (OSError, urllib.error.URLError):
-        return None
-    return body.decode("utf-8", errors="replace")
+    body = fetch(port, "/metrics", timeout)
+    return None if body is None else body.decode("utf-8", errors="replace")
 
 
 def healthy(port: int, timeout: float = 1.0) -> bool:
     """Whether a daemon's ``/healthz`` answers 200 (for the ingest: subscribed, database up)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as reply:
-            return bool(reply.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
+    return fetch(port, "/healthz", timeout) is not None
 
 
 @dataclass(frozen=True)
