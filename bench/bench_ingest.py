@@ -216,7 +216,9 @@ def database_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]]) -> fl
     """The same rows written with COPY directly, 2,000 per transaction: rows/s."""
     from circulo.ingest.classify import Limits, RegisteredDevice, classify  # noqa: PLC0415
     from circulo.ingest.records import Received, Valid  # noqa: PLC0415
-    from circulo.ingest.rows import row_of, table_of  # noqa: PLC0415
+    from circulo.ingest.tables import TABLES as SPECS  # noqa: PLC0415
+    from circulo.ingest.tables import stored_type  # noqa: PLC0415
+    from circulo_schemas.topics import address_of  # noqa: PLC0415
 
     db_url = stack.fresh_database("bench_copy")
     register_fleet(db_url)
@@ -224,10 +226,11 @@ def database_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]]) -> fl
     now = datetime.now(UTC)
     rows: list[tuple[str, tuple[Any, ...]]] = []
     for topic, body in messages:
-        valid = classify(Received(topic, body, now, 0, 0), registry, Limits())
+        valid = classify(Received(topic, body, now, 0, 0), address_of(topic), registry, Limits())
         assert isinstance(valid, Valid)
-        rows.append((table_of(valid) or "", row_of(valid)))
-    from circulo.ingest.queries import TABLES as COLUMNS  # noqa: PLC0415
+        spec = stored_type(valid)
+        assert spec is not None
+        rows.append((spec.table, spec.row(valid)))
 
     started = time.perf_counter()
     with psycopg.connect(db_url) as conn:
@@ -235,7 +238,7 @@ def database_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]]) -> fl
             chunk = rows[chunk_start : chunk_start + 2000]
             with conn.cursor() as cur:
                 for table in TABLES:
-                    cols = ", ".join(COLUMNS[table][0])
+                    cols = ", ".join(SPECS[table].column_names)
                     with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
                         for t, row in chunk:
                             if t == table:

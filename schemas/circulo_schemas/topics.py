@@ -28,7 +28,7 @@ DEFINED_PAIRS = frozenset(
     }
 )
 
-_TOPIC_PARTS = 5
+_DEVICE_PARTS = 4  # circulo/v1/{kind}/{device_id}
 _MAX_DETAIL_TOPIC = 80
 
 
@@ -49,21 +49,59 @@ class Topic:
         return device_topic(self.kind, self.device_id, self.channel)
 
 
+@dataclass(frozen=True, slots=True)
+class Address:
+    """What a topic names, read as far as it can be: the one parse of a topic.
+
+    ``device_id`` is set when the topic starts ``circulo/v1/{kind}/{device_id}`` with a valid
+    id (so a rejected message is still attributed to its device); ``kind`` is whatever
+    stands in the kind's place; ``rest`` is the list of parts after the device id (one part,
+    the channel, on the native grammar; more on a device profile's firmware topics).
+    """
+
+    topic: str
+    kind: str | None
+    device_id: str | None
+    rest: tuple[str, ...]
+
+    @property
+    def channel(self) -> str | None:
+        """The channel of a native ``…/{channel}`` topic, when the topic has exactly that shape."""
+        return self.rest[0] if self.device_id is not None and len(self.rest) == 1 else None
+
+
+NO_ADDRESS = Address("", None, None, ())
+
+
+def address_of(topic: str) -> Address:
+    """Split a topic into what it names, without judging it (see :func:`parse_topic`)."""
+    parts = topic.split("/")
+    if len(parts) < _DEVICE_PARTS or parts[0] != "circulo" or parts[1] != "v1":
+        return Address(topic, None, None, ())
+    device_id = parts[3] if DEVICE_ID_RE.fullmatch(parts[3]) else None
+    return Address(topic, parts[2], device_id, tuple(parts[4:]))
+
+
 def parse_topic(topic: str) -> Topic:
     """Parse a device topic; raise ``Rejection("topic", …)`` for anything off the grammar."""
-    parts = topic.split("/")
-    if len(parts) != _TOPIC_PARTS or parts[0] != "circulo" or parts[1] != "v1":
+    return topic_of(address_of(topic))
+
+
+def topic_of(address: Address) -> Topic:
+    """The native topic an address names; ``Rejection("topic", …)`` for anything off the grammar."""
+    topic = address.topic
+    if address.kind is None or len(address.rest) != 1:
         raise Rejection("topic", f"not circulo/v1/{{kind}}/{{device_id}}/{{channel}}: {_show(topic)}")
-    _, _, kind, device_id, channel = parts
+    kind, channel = address.kind, address.rest[0]
     if kind not in KINDS:
         raise Rejection("topic", f"unknown kind {_show(kind)}")
     if channel not in CHANNELS:
         raise Rejection("topic", f"unknown channel {_show(channel)}")
-    if DEVICE_ID_RE.fullmatch(device_id) is None:
-        raise Rejection("topic", f"invalid device id {_show(device_id)}")
+    if address.device_id is None:
+        raise Rejection("topic", f"invalid device id {_show(topic.split('/')[3])}")
     if (kind, channel) not in DEFINED_PAIRS:
         raise Rejection("topic", f"no {channel} messages are defined for kind {kind}")
-    return Topic(kind, device_id, channel)
+    return Topic(kind, address.device_id, channel)
 
 
 def is_account(text: str) -> bool:

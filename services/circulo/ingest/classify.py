@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from circulo.ingest.records import Classified, Received, Rejected, Valid
 from circulo_schemas.errors import Rejection
-from circulo_schemas.topics import DEVICE_ID_RE, parse_topic
+from circulo_schemas.topics import Address, topic_of
 from circulo_schemas.validate import parse_payload
 
 
@@ -40,22 +40,9 @@ def quarantine_key(topic: str, payload: bytes) -> bytes:
     return hashlib.sha256(topic.encode("utf-8", "surrogateescape") + payload).digest()
 
 
-def device_id_of(topic: str) -> str | None:
-    """The device id a topic names, when it has one in the right place (for the quarantine)."""
-    parts = topic.split("/")
-    if len(parts) >= 4 and parts[:2] == ["circulo", "v1"] and DEVICE_ID_RE.fullmatch(parts[3]):
-        return parts[3]
-    return None
-
-
-def reject(received: Received, reason: str, detail: str) -> Rejected:
-    return Rejected(
-        received,
-        reason,
-        detail,
-        device_id_of(received.topic),
-        quarantine_key(received.topic, received.payload),
-    )
+def reject(received: Received, address: Address, reason: str, detail: str) -> Rejected:
+    """A rejection of ``received`` for the quarantine, keyed by SHA-256(topic ‖ payload)."""
+    return Rejected(received, reason, detail, address, quarantine_key(received.topic, received.payload))
 
 
 def registry_rejection(kind: str, device: RegisteredDevice | None) -> tuple[str, str] | None:
@@ -83,10 +70,16 @@ def time_rejection(ts: datetime | None, received_at: datetime, limits: Limits) -
     return None
 
 
-def classify(received: Received, registry: Mapping[str, RegisteredDevice], limits: Limits) -> Classified:
-    """Judge one message against the contract, the registry and the time limits."""
+def classify(
+    received: Received, address: Address, registry: Mapping[str, RegisteredDevice], limits: Limits
+) -> Classified:
+    """Judge one message against the contract, the registry and the time limits.
+
+    ``address`` is ``address_of(received.topic)``, parsed once by the caller (which needs
+    the device ids of a batch before classifying it, to refresh the registry).
+    """
     try:
-        topic = parse_topic(received.topic)
+        topic = topic_of(address)
         if len(received.payload) > limits.max_payload_bytes:
             raise Rejection("too_large", f"{len(received.payload)} bytes > {limits.max_payload_bytes}")
         refused = registry_rejection(topic.kind, registry.get(topic.device_id))
@@ -97,12 +90,5 @@ def classify(received: Received, registry: Mapping[str, RegisteredDevice], limit
         if late_or_early:
             raise Rejection(*late_or_early)
     except Rejection as rejection:
-        return reject(received, rejection.reason, rejection.detail)
-    return Valid(
-        received,
-        topic.kind,
-        topic.device_id,
-        topic.channel,
-        message,
-        hashlib.sha256(received.payload).digest(),
-    )
+        return reject(received, address, rejection.reason, rejection.detail)
+    return Valid(received, address, topic, message, hashlib.sha256(received.payload).digest())

@@ -29,7 +29,7 @@ import psycopg
 
 from circulo.errors import ServiceUnavailable
 from circulo.ingest import metrics, queries
-from circulo.ingest.classify import Limits, classify, device_id_of, quarantine_key
+from circulo.ingest.classify import Limits, classify, quarantine_key
 from circulo.ingest.mqtt import IngestConnection
 from circulo.ingest.receipt import ReceiptQueue, utc_now
 from circulo.ingest.records import Classified, Received, Rejected
@@ -39,6 +39,7 @@ from circulo.ingest.writer import Decision, prepare_connection, write_batch
 from circulo.logs import get_logger
 from circulo.observability import MetricsServer
 from circulo.store.db import connect, first_line
+from circulo_schemas.topics import Address, address_of
 
 log = get_logger("ingest")
 PROGRESS_EVERY_S = 10.0
@@ -243,14 +244,18 @@ class IngestDaemon:
             return False
         # messages of an earlier connection cannot be acknowledged: the broker redelivers them
         batch = [r for r in batch if r.epoch == self.connection.epoch]
-        self._refresh_registry(batch)
-        classified = [classify(r, self.registry.devices, self.limits) for r in batch]
+        addresses = [address_of(r.topic) for r in batch]
+        self._refresh_registry(addresses)
+        classified = [
+            classify(r, address, self.registry.devices, self.limits)
+            for r, address in zip(batch, addresses, strict=True)
+        ]
         self._pending.put(ClassifiedBatch(number, batch, classified))
         return True
 
-    def _refresh_registry(self, batch: list[Received]) -> None:
+    def _refresh_registry(self, addresses: list[Address]) -> None:
         try:
-            self.registry.refresh_for(self._main_db.get(attempts=1), (device_id_of(r.topic) for r in batch))
+            self.registry.refresh_for(self._main_db.get(attempts=1), (a.device_id for a in addresses))
         except (psycopg.OperationalError, ServiceUnavailable) as e:
             self._main_db.failed(e)  # keep classifying with the registry we have
 
@@ -314,7 +319,7 @@ class IngestDaemon:
                     decisions += write_batch(conn, [item], self.registry.devices)
             except REFUSED_BY_DATABASE as e:
                 detail = f"database refused the values: {first_line(e)}"[:300]
-                refused = Rejected(item.received, "schema", detail, item.device_id, quarantine_key_of(item))
+                refused = Rejected(item.received, "schema", detail, item.address, quarantine_key_of(item))
                 with conn.transaction():
                     decisions += write_batch(conn, [refused], self.registry.devices)
         with conn.transaction():

@@ -2,71 +2,50 @@
 
 from __future__ import annotations
 
+from circulo.ingest.tables import TABLES, StoredType
+
 # Staging tables live per connection and empty themselves at every commit; COPY fills
 # them, then one INSERT … SELECT … ON CONFLICT DO NOTHING moves the new rows.
-CREATE_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS stage_meter_reading (LIKE meter_reading) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_bin_reading (LIKE bin_reading) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_bin_event (LIKE bin_event) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_repair_event (LIKE repair_event) ON COMMIT DELETE ROWS;
+CREATE_STAGING = (
+    "".join(
+        f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE {table}) ON COMMIT DELETE ROWS;\n"
+        for table in TABLES
+    )
+    + """
 CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (
     received_at timestamptz, topic text, payload bytea, reason text, detail text,
     device_id text, key_sha256 bytea) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_device_state (LIKE device_state) ON COMMIT DELETE ROWS;
 """
-
-# table -> (columns in COPY order, key columns)
-TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "meter_reading": (
-        ("device_id", "ts", "received_at", "seq", "energy_wh", "power_w", "voltage_v", "frequency_hz",
-         "temp_c", "payload_sha256"),
-        ("device_id", "ts"),
-    ),
-    "bin_reading": (
-        ("device_id", "ts", "received_at", "seq", "fill_pct", "weight_g", "temp_c", "battery_pct",
-         "rssi_dbm", "payload_sha256"),
-        ("device_id", "ts"),
-    ),
-    "bin_event": (
-        ("device_id", "event_id", "type", "ts", "received_at", "seq", "material", "weight_g", "account",
-         "items", "contaminated", "collector", "payload_sha256"),
-        ("device_id", "event_id"),
-    ),
-    "repair_event": (
-        ("device_id", "event_id", "ts", "received_at", "seq", "category", "status", "weight_g", "owner",
-         "repairer", "age_years", "problem", "payload_sha256"),
-        ("device_id", "event_id"),
-    ),
-}  # fmt: skip
+)
 
 
-def copy_into_stage(table: str) -> str:
-    columns, _ = TABLES[table]
-    return f"COPY stage_{table} ({', '.join(columns)}) FROM STDIN"
+def copy_into_stage(spec: StoredType) -> str:
+    """COPY into the stored type's staging table, in its column order."""
+    return f"COPY stage_{spec.table} ({', '.join(spec.column_names)}) FROM STDIN"
 
 
-def insert_new(table: str) -> str:
+def insert_new(spec: StoredType) -> str:
     """Move staged rows; return the keys that were new."""
-    columns, key = TABLES[table]
-    cols = ", ".join(columns)
+    cols = ", ".join(spec.column_names)
+    key = ", ".join(spec.key)
     return (
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table} "
-        f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {', '.join(key)}"
+        f"INSERT INTO {spec.table} ({cols}) SELECT {cols} FROM stage_{spec.table} "
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
     )
 
 
-def existing_hashes(table: str) -> str:
+def existing_hashes(spec: StoredType) -> str:
     """Payload hashes of rows already stored under the staged keys that were not new.
 
     A separate statement (not a CTE of the insert) so that it sees rows another worker
     committed while our insert waited on them.
     """
-    _, key = TABLES[table]
-    a, b = key
+    a, b = spec.key
+    type_a, type_b = spec.key_sql_types
     return (
-        f"SELECT t.{a}, t.{b}, t.payload_sha256 FROM {table} t "
-        f"JOIN unnest(%s::text[], %s::{'timestamptz' if b == 'ts' else 'text'}[]) AS k({a}, {b}) "
-        f"USING ({a}, {b})"
+        f"SELECT t.{a}, t.{b}, t.payload_sha256 FROM {spec.table} t "
+        f"JOIN unnest(%s::{type_a}[], %s::{type_b}[]) AS k({a}, {b}) USING ({a}, {b})"
     )
 
 

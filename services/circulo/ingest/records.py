@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from circulo_schemas.topics import Address, Topic
 from circulo_schemas.validate import Message
 
 
@@ -38,22 +39,50 @@ class Valid:
     """A message that passed the contract and the registry: to be stored, or found a duplicate."""
 
     received: Received
-    kind: str
-    device_id: str
-    channel: str
+    address: Address
+    topic: Topic
     message: Message
     payload_sha256: bytes
+
+    @property
+    def kind(self) -> str:
+        """The device kind of the topic (``meter``, ``bin``, ``repair``)."""
+        return self.topic.kind
+
+    @property
+    def device_id(self) -> str:
+        """The publishing device."""
+        return self.topic.device_id
+
+    @property
+    def channel(self) -> str:
+        """The channel the message came on (``telemetry``, ``event``, ``status``)."""
+        return self.topic.channel
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A message for the quarantine, with its SPEC §3 reason code and detail."""
+    """A message for the quarantine, with its SPEC §3 reason code and detail.
+
+    ``address`` is what its topic named, read once at classification: the device it is
+    attributed to in the quarantine and in the device's state, when the topic says.
+    """
 
     received: Received
     reason: str
     detail: str
-    device_id: str | None
+    address: Address
     key_sha256: bytes
+
+    @property
+    def device_id(self) -> str | None:
+        """The device the topic names, if it names one in the right place."""
+        return self.address.device_id
+
+    @property
+    def channel(self) -> str:
+        """The native channel the topic names, or '' when it has no such shape."""
+        return self.address.channel or ""
 
 
 Classified = Valid | Rejected

@@ -23,6 +23,7 @@ from circulo.ingest.receipt import utc_now
 from circulo.ingest.records import Outcome, Received, Valid
 from circulo.ingest.registry_cache import RegistryCache
 from circulo.ingest.writer import prepare_connection, write_batch
+from circulo_schemas.topics import address_of
 
 LIST_QUARANTINE = """
 SELECT id, received_at, topic, reason, detail, device_id, replayed_at, replay_outcome
@@ -154,7 +155,7 @@ def replay_chunk(
     for qid, received_at, topic, payload in pending:
         report.examined += 1
         original = Received(topic, bytes(payload), received_at, mid=0, epoch=0)
-        verdict = classify(original, registry.devices, limits)
+        verdict = classify(original, address_of(topic), registry.devices, limits)
         if not isinstance(verdict, Valid):
             report.still_quarantined[verdict.reason] += 1
             conn.execute(MARK_STILL_QUARANTINED, (verdict.reason, qid, received_at))

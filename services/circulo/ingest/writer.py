@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 
 from circulo.ingest import queries
-from circulo.ingest.classify import RegisteredDevice, device_id_of, reject
+from circulo.ingest.classify import RegisteredDevice, reject
 from circulo.ingest.device_state import DeviceState, apply_seen, apply_seq, apply_status
 from circulo.ingest.records import Classified, Outcome, Rejected, Valid
-from circulo.ingest.rows import dedup_key, row_of, table_of
+from circulo.ingest.tables import TABLES, Row, StoredType, stored_type
 from circulo_schemas.payloads import StatusMessage
 
 
@@ -51,78 +51,106 @@ def write_batch(
 ) -> list[Decision]:
     """Write a batch inside the caller's transaction; one Decision per message, in order."""
     items: list[Classified] = list(batch)
-    decisions: list[Decision | None] = [None] * len(items)
     states = lock_device_states(conn, {d for i in items if (d := known_device(i, registry))})
-    for table, indexes in group_by_table(items).items():
-        store_table(conn, table, items, indexes, decisions)
-    store_statuses(conn, items, decisions, states)
-    quarantine(conn, items, decisions)
-    final = [d if d is not None else STORED for d in decisions]
+    decided: dict[int, Decision] = {}
+    for spec, entries in group_by_table(items).items():
+        outcome = store_table(conn, spec, entries)
+        decided.update(dict.fromkeys(outcome.duplicates, DUPLICATE))
+        for index, conflict in outcome.conflicts.items():
+            items[index] = conflict  # quarantined below with the other rejections
+    decided.update(store_statuses(conn, items, states))
+    decided.update(quarantine(conn, items))
+    final = [decided.get(index, STORED) for index in range(len(items))]
     update_device_states(conn, items, final, states, registry)
     return final
 
 
 def known_device(item: Classified, registry: Mapping[str, RegisteredDevice]) -> str | None:
+    """The item's device when it is registered (its state is kept), else None."""
     return item.device_id if item.device_id is not None and item.device_id in registry else None
 
 
-def group_by_table(items: Sequence[Classified]) -> dict[str, list[int]]:
-    grouped: dict[str, list[int]] = {}
+def group_by_table(items: Sequence[Classified]) -> dict[StoredType, list[tuple[int, Valid]]]:
+    """The valid data messages of a batch per table, with their positions in the batch."""
+    grouped: dict[StoredType, list[tuple[int, Valid]]] = {}
     for index, item in enumerate(items):
-        if isinstance(item, Valid) and (table := table_of(item)) is not None:
-            grouped.setdefault(table, []).append(index)
+        if isinstance(item, Valid) and (spec := stored_type(item)) is not None:
+            grouped.setdefault(TABLES[spec.table], []).append((index, item))
     return grouped
 
 
+@dataclass(frozen=True)
+class TableOutcome:
+    """What storing one table's messages found besides new rows: duplicates and conflicts."""
+
+    duplicates: frozenset[int]
+    conflicts: Mapping[int, Rejected]
+
+
 def store_table(
-    conn: psycopg.Connection,
-    table: str,
-    items: list[Classified],
-    indexes: list[int],
-    decisions: list[Decision | None],
-) -> None:
-    """Stage and insert one table's rows; mark duplicates and turn conflicts into rejections."""
-    first_by_key: dict[tuple[Any, Any], int] = {}
-    for index in indexes:
-        valid = items[index]
-        assert isinstance(valid, Valid)  # noqa: S101 - grouped from Valid items only
-        key = dedup_key(valid)
-        earlier = first_by_key.setdefault(key, index)
-        if earlier != index:  # the same key twice in one batch
-            decide_existing(items, decisions, index, items[earlier].payload_sha256)  # type: ignore[union-attr]
+    conn: psycopg.Connection, table: StoredType, entries: list[tuple[int, Valid]]
+) -> TableOutcome:
+    """Stage and insert one table's rows; judge the keys that were already stored.
+
+    A key repeated within the batch is judged against its first occurrence; a key stored
+    before (by us or another worker) against the stored payload hash.
+    """
+    first: dict[tuple[Any, Any], tuple[int, Valid, Row]] = {}
+    judged: list[tuple[int, Valid, bytes | None]] = []
+    for index, valid in entries:
+        row = stored_type_of(valid).row(valid)
+        key = table.key_of(row)
+        if key in first:
+            judged.append((index, valid, first[key][1].payload_sha256))
+        else:
+            first[key] = (index, valid, row)
     with conn.cursor() as cur:
         with cur.copy(queries.copy_into_stage(table)) as copy:
-            for index in first_by_key.values():
-                copy.write_row(row_of(items[index]))  # type: ignore[arg-type]
+            for _, _, row in first.values():
+                copy.write_row(row)
         new_keys = set(cur.execute(queries.insert_new(table)).fetchall())
-        old = [key for key in first_by_key if key not in new_keys]
-        if old:
-            rows = cur.execute(queries.existing_hashes(table), ([k[0] for k in old], [k[1] for k in old]))
-            stored_hash = {(a, b): h for a, b, h in rows.fetchall()}
-            for key in old:
-                decide_existing(items, decisions, first_by_key[key], stored_hash.get(key))
+        old = [key for key in first if key not in new_keys]
+        stored = stored_hashes(cur, table, old)
+    judged += [(first[key][0], first[key][1], stored.get(key)) for key in old]
+    return judge_existing(table, judged)
 
 
-def decide_existing(
-    items: list[Classified], decisions: list[Decision | None], index: int, stored_hash: bytes | None
-) -> None:
-    """A key that was already stored: the same payload is a duplicate, another is a conflict."""
-    valid = items[index]
-    assert isinstance(valid, Valid)  # noqa: S101
-    if stored_hash == valid.payload_sha256:
-        decisions[index] = DUPLICATE
-        return
-    what = "(device_id, event_id)" if valid.channel == "event" else "(device_id, ts)"
-    items[index] = reject(valid.received, "conflict", f"{what} already stored with another payload")
+def stored_type_of(valid: Valid) -> StoredType:
+    """The stored type of a message grouped as data (never a status)."""
+    spec = stored_type(valid)
+    if spec is None:
+        raise TypeError(f"no table for {type(valid.message).__name__}")
+    return spec
+
+
+def stored_hashes(
+    cur: psycopg.Cursor[Any], table: StoredType, keys: Sequence[tuple[Any, Any]]
+) -> dict[tuple[Any, Any], bytes]:
+    """The payload hashes stored under ``keys``."""
+    if not keys:
+        return {}
+    rows = cur.execute(queries.existing_hashes(table), ([k[0] for k in keys], [k[1] for k in keys]))
+    return {(a, b): h for a, b, h in rows.fetchall()}
+
+
+def judge_existing(table: StoredType, judged: Sequence[tuple[int, Valid, bytes | None]]) -> TableOutcome:
+    """A key already stored: the same payload is a duplicate, another payload a conflict."""
+    duplicates: set[int] = set()
+    conflicts: dict[int, Rejected] = {}
+    detail = f"{table.key_description} already stored with another payload"
+    for index, valid, stored_hash in judged:
+        if stored_hash == valid.payload_sha256:
+            duplicates.add(index)
+        else:
+            conflicts[index] = reject(valid.received, valid.address, "conflict", detail)
+    return TableOutcome(frozenset(duplicates), conflicts)
 
 
 def store_statuses(
-    conn: psycopg.Connection,
-    items: list[Classified],
-    decisions: list[Decision | None],
-    states: dict[str, DeviceState],
-) -> None:
+    conn: psycopg.Connection, items: Sequence[Classified], states: dict[str, DeviceState]
+) -> dict[int, Decision]:
     """A status changes the device's state (stored) or repeats it (duplicate), in receipt order."""
+    decided: dict[int, Decision] = {}
     changes = []
     for index, item in enumerate(items):
         if not isinstance(item, Valid) or not isinstance(item.message, StatusMessage):
@@ -130,7 +158,7 @@ def store_statuses(
         message, received = item.message, item.received
         at = message.ts or received.received_at
         if apply_status(states[item.device_id], message.state == "online", at, message.fw):
-            decisions[index] = STORED
+            decided[index] = STORED
             changes.append(
                 (
                     item.device_id,
@@ -145,43 +173,51 @@ def store_statuses(
                 )
             )
         else:
-            decisions[index] = DUPLICATE
+            decided[index] = DUPLICATE
     if changes:
         with conn.cursor() as cur:
             cur.executemany(queries.INSERT_STATUS, changes)
+    return decided
 
 
-def quarantine(conn: psycopg.Connection, items: list[Classified], decisions: list[Decision | None]) -> None:
+def quarantine(conn: psycopg.Connection, items: Sequence[Classified]) -> dict[int, Decision]:
     """Insert rejected messages whose key is new; a key seen before is a duplicate."""
-    first_by_key: dict[bytes, int] = {}
+    decided: dict[int, Decision] = {}
+    first_by_key: dict[bytes, Rejected] = {}
+    positions: dict[bytes, int] = {}
     for index, item in enumerate(items):
-        if isinstance(item, Rejected) and first_by_key.setdefault(item.key_sha256, index) != index:
-            decisions[index] = Decision(Outcome.DUPLICATE, item.reason)
+        if not isinstance(item, Rejected):
+            continue
+        if item.key_sha256 in first_by_key:
+            decided[index] = Decision(Outcome.DUPLICATE, item.reason)
+        else:
+            first_by_key[item.key_sha256], positions[item.key_sha256] = item, index
     if not first_by_key:
-        return
+        return decided
     with conn.cursor() as cur:
         with cur.copy(queries.COPY_QUARANTINE) as copy:
-            for index in first_by_key.values():
-                r = items[index]
-                assert isinstance(r, Rejected)  # noqa: S101
-                copy.write_row(
-                    (
-                        r.received.received_at,
-                        r.received.topic,
-                        r.received.payload,
-                        r.reason,
-                        r.detail,
-                        r.device_id,
-                        r.key_sha256,
-                    )
-                )
+            for r in first_by_key.values():
+                copy.write_row(quarantine_row(r))
         new_keys = {row[0] for row in cur.execute(queries.INSERT_QUARANTINE).fetchall()}
-    for key, index in first_by_key.items():
-        rejected = items[index]
-        assert isinstance(rejected, Rejected)  # noqa: S101
+    for key, rejected in first_by_key.items():
         # a quarantined message delivered again is a duplicate; its reason says of what
         outcome = Outcome.QUARANTINED if key in new_keys else Outcome.DUPLICATE
-        decisions[index] = Decision(outcome, rejected.reason)
+        decided[positions[key]] = Decision(outcome, rejected.reason)
+    return decided
+
+
+def quarantine_row(rejected: Rejected) -> tuple[Any, ...]:
+    """The staged quarantine row of a rejection, in COPY_QUARANTINE column order."""
+    received = rejected.received
+    return (
+        received.received_at,
+        received.topic,
+        received.payload,
+        rejected.reason,
+        rejected.detail,
+        rejected.device_id,
+        rejected.key_sha256,
+    )
 
 
 def lock_device_states(conn: psycopg.Connection, device_ids: Iterable[str]) -> dict[str, DeviceState]:
@@ -196,8 +232,8 @@ def lock_device_states(conn: psycopg.Connection, device_ids: Iterable[str]) -> d
 
 def update_device_states(
     conn: psycopg.Connection,
-    items: list[Classified],
-    decisions: list[Decision],
+    items: Sequence[Classified],
+    decisions: Sequence[Decision],
     states: dict[str, DeviceState],
     registry: Mapping[str, RegisteredDevice],
 ) -> None:
@@ -210,7 +246,7 @@ def update_device_states(
             continue
         state = states[device_id]
         ts: datetime | None = item.message.ts if isinstance(item, Valid) else None
-        apply_seen(state, channel_of(item), item.received.received_at, ts)
+        apply_seen(state, item.channel, item.received.received_at, ts)
         if isinstance(item, Valid) and decision.outcome is Outcome.STORED and item.message.seq is not None:
             apply_seq(state, item.message.seq)
     with conn.cursor() as cur:
@@ -218,10 +254,3 @@ def update_device_states(
             for state in states.values():
                 copy.write_row(state.as_row())
         cur.execute(queries.UPDATE_DEVICE_STATE)
-
-
-def channel_of(item: Classified) -> str:
-    if isinstance(item, Valid):
-        return item.channel
-    parts = item.received.topic.split("/")
-    return parts[4] if len(parts) == 5 and device_id_of(item.received.topic) else ""
