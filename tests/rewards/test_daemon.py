@@ -16,8 +16,8 @@ from circulo.ledger.keys import generate_key
 from circulo.localstack.procs import free_port
 from circulo.rewards.daemon import RewardsDaemon
 from circulo.rewards.engine import EngineHooks, run_cycle
+from circulo.rewards.records import Settlement
 from circulo.rewards.settings import RewardsSettings
-from circulo.rewards.settlement import Settlement
 
 
 def circulo(db_url: str, key_path: Path, cwd: Path, *args: str) -> str:

@@ -24,6 +24,7 @@ from tests.support import wait_for
 from circulo.rewards import green
 from circulo.rewards.engine import load_engine, open_work_connection, run_cycle
 from circulo.rewards.leader import Leadership
+from circulo.rewards.plans.green import plan_green
 from circulo.rewards.settings import RewardsSettings
 from circulo.rewards.settlement import LostLeadership, SettlementConflict
 
@@ -174,9 +175,7 @@ def test_a_stale_leader_is_fenced_off_and_its_claims_would_fail_anyway(
         green.fill_pairs(conn, "coop1", baselines=baselines, window_end=green.FAR_FUTURE, settled=None,
                          plausibility_pct=110)  # fmt: skip
         meter_hours, flagged = green.read_pair_summaries(conn)
-        plans = green.plan_green(
-            "coop1", end=None, baselines=baselines, meter_hours=meter_hours, flagged=flagged
-        )
+        plans = plan_green("coop1", end=None, baselines=baselines, meter_hours=meter_hours, flagged=flagged)
         # ... its lock connection is cut, and another engine leads and settles
         data.scalar("SELECT pg_terminate_backend(%s)", (leader_lock_pids(data)[0],))
         engine.cycle(drain=True)

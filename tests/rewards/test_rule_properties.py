@@ -9,10 +9,9 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
+from circulo.rewards.cap import CapRequest, apply_daily_cap
 from circulo.rewards.rules import (
-    CapRequest,
     MeterReading,
-    apply_daily_cap,
     credit_readings,
     grn_micro,
     largest_remainder,

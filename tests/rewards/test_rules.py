@@ -7,12 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from circulo.rewards.cap import CapRequest, apply_daily_cap
 from circulo.rewards.rules import (
-    CapRequest,
     Collection,
     Deposit,
     MeterReading,
-    apply_daily_cap,
     credit_readings,
     grn_micro,
     hour_of,

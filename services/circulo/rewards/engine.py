@@ -25,11 +25,14 @@ from circulo.errors import ConfigError, ServiceUnavailable
 from circulo.ledger.journal import ensure_signer_matches
 from circulo.ledger.keys import Signer, load_signer
 from circulo.logs import get_logger
-from circulo.rewards import deposits, green, queries, repairs
+from circulo.rewards import deposits, green, repairs
 from circulo.rewards.leader import Leadership
+from circulo.rewards.plans.deposits import ready_collections
 from circulo.rewards.policy import Policy, load_policy
+from circulo.rewards.queries import inputs
+from circulo.rewards.records import CycleContext, Settlement
 from circulo.rewards.settings import RewardsSettings, collection_grace_s, idle_timeout_s
-from circulo.rewards.settlement import CycleContext, Settlement, SettlementConflict
+from circulo.rewards.settlement import SettlementConflict
 from circulo.store.db import connect
 
 WORK_APPLICATION = "circulo-rewards"
@@ -130,7 +133,7 @@ class RewardsEngine:
 
     def context(self, conn: psycopg.Connection, epoch: int, *, drain: bool) -> CycleContext:
         """The cycle's context, with the low watermark W read now."""
-        row = conn.execute(queries.WATERMARK).fetchone()
+        row = conn.execute(inputs.WATERMARK).fetchone()
         return CycleContext(
             policy=self.policy,
             signer=self.signer,
@@ -176,9 +179,7 @@ class RewardsEngine:
         """Collections, late deposits and repairs, in ``(ts, device_id, event_id)`` order."""
         work: list[tuple[tuple[datetime, str, str], Callable[[], Settlement]]] = []
         pending = deposits.pending_collections(conn)
-        for item in deposits.ready_collections(
-            pending, watermark=ctx.watermark, grace_s=ctx.grace_s, drain=ctx.drain
-        ):
+        for item in ready_collections(pending, watermark=ctx.watermark, grace_s=ctx.grace_s, drain=ctx.drain):
             work.append((item.order_key, partial(deposits.commit_collection, conn, item, ctx)))
         for late in deposits.late_deposits(conn):
             work.append((late.order_key, partial(deposits.commit_late_deposit, conn, late, ctx)))
@@ -233,7 +234,7 @@ def open_work_connection(database_url: str) -> psycopg.Connection:
 
 def check_ready(conn: psycopg.Connection, signer: Signer) -> None:
     """Refuse to run on an unmigrated database or with a key that does not continue the chain."""
-    row = conn.execute(queries.SCHEMA_READY).fetchone()
+    row = conn.execute(inputs.SCHEMA_READY).fetchone()
     if not (row and row[0]):
         raise ConfigError("the database has no rewards tables; run circulo db upgrade")
     ensure_signer_matches(conn, signer)

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from circulo.ledger.entries import format_ts
-from circulo.rewards import queries
+from circulo.rewards.queries import settlements
 
 FLAGS = (
     "counter_reset", "implausible", "contaminated", "anonymous", "unknown_account",
@@ -54,7 +54,7 @@ def list_flags(
 ) -> list[RewardFlag]:
     """Flags in (ts, device) order, optionally of one kind, one device, or since a time."""
     rows = conn.execute(
-        queries.LIST_FLAGS,
+        settlements.LIST_FLAGS,
         {"flag": flag, "device_id": device_id, "since": since, "limit": limit},
     )
     return [RewardFlag(*row[:8]) for row in rows]

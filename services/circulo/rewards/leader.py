@@ -17,7 +17,7 @@ import psycopg
 
 from circulo.errors import ConfigError
 from circulo.logs import get_logger
-from circulo.rewards import queries
+from circulo.rewards.queries import leader as leader_sql
 from circulo.store.db import connect
 
 # A fixed 64-bit key derived from a name, so no other component picks it by accident.
@@ -40,10 +40,10 @@ class Leadership:
         """Take the lock if it is free; on success bump and remember the fence epoch."""
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.database_url, autocommit=True, application_name=LOCK_APPLICATION)
-        row = self._conn.execute(queries.TRY_LOCK, {"key": LOCK_KEY}).fetchone()
+        row = self._conn.execute(leader_sql.TRY_LOCK, {"key": LOCK_KEY}).fetchone()
         if not (row and row[0]):
             return False
-        epoch_row = self._conn.execute(queries.BUMP_EPOCH, {"holder": self.holder}).fetchone()
+        epoch_row = self._conn.execute(leader_sql.BUMP_EPOCH, {"holder": self.holder}).fetchone()
         if epoch_row is None:
             raise ConfigError("reward_leader row missing: run circulo db upgrade")
         self.epoch = int(epoch_row[0])
@@ -90,5 +90,5 @@ class Leadership:
         """Give the lock back and close its connection."""
         if self._conn is not None and self.epoch is not None:
             with contextlib.suppress(psycopg.Error):
-                self._conn.execute(queries.UNLOCK, {"key": LOCK_KEY})
+                self._conn.execute(leader_sql.UNLOCK, {"key": LOCK_KEY})
         self.drop()

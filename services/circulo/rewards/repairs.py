@@ -1,206 +1,34 @@
-"""Repair settlement: each repair settles once W has passed its receipt time (SPEC §4).
+"""Repair settlement, the database shell: each repair settles once W has passed its receipt time.
 
-Only a ``fixed`` repair mints: ``weight_g × rcy_per_kg × 1000`` µRCY, split owner/repairer
-by largest remainder; an item heavier than the category's plausible weight mints nothing
-(flag ``implausible_weight``). The CO2e a fixed repair avoided is reported (never minted)
-with the factor table's version, in the entry's sources and in ``reward_repair_report``.
+The rules live in :mod:`circulo.rewards.plans.repairs` (pure); each repair commits here in one
+transaction with its claim, cap usage, CO2e report (reported, never minted) and mints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-
 import psycopg
 
-from circulo.ledger.entries import format_ts
-from circulo.rewards import queries
-from circulo.rewards.caps import CappedMint, apply_cap, cap_flag
-from circulo.rewards.deposits import lock_cap_usage, member_accounts, save_cap_usage
-from circulo.rewards.rules import (
-    CapRequest,
-    byte_order,
-    repair_micro,
-    repair_weight_limit_g,
-    split_repair,
-    utc_day,
-)
+from circulo.rewards.plans.repairs import Repair, category_figures, repair_settlement
+from circulo.rewards.queries import recycling as sql
+from circulo.rewards.records import CycleContext, Settlement
+from circulo.rewards.rules import utc_day
 from circulo.rewards.settlement import (
-    RCY,
-    CycleContext,
-    FlagRecord,
-    Settlement,
-    Source,
     claim_events,
+    lock_cap_usage,
+    member_accounts,
     mint,
-    mint_entries,
     record_settlement,
+    save_cap_usage,
     settlement_transaction,
-    source_key,
 )
-from circulo_schemas.errors import UnknownRepairCategory
-from circulo_schemas.repair_categories import (
-    FACTOR_TABLE_VERSION,
-    category,
-    co2e_avoided_g,
-)
-
-
-@dataclass(frozen=True)
-class Repair:
-    """A repair event as the rule needs it."""
-
-    device_id: str
-    event_id: str
-    ts: datetime
-    category: str
-    status: str
-    weight_g: int
-    owner: str | None
-    repairer: str | None
-    coop_id: str
-
-    @property
-    def order_key(self) -> tuple[datetime, str, str]:
-        """Settlement order among RCY sources: ``(ts, device_id, event_id)``."""
-        return (self.ts, self.device_id, self.event_id)
-
-    @property
-    def settlement_id(self) -> str:
-        """``repair:{device_id}:{event_id}``."""
-        return f"repair:{self.device_id}:{self.event_id}"
-
-
-@dataclass(frozen=True)
-class CategoryFigures:
-    """What the factor table says about a repair's category (None: not in the table)."""
-
-    reference_weight_g: int
-    co2e_avoided_g: int | None
-
-
-def category_figures(name: str) -> CategoryFigures:
-    """The category's reference weight and CO2e avoided; an unknown category has neither."""
-    try:
-        return CategoryFigures(category(name).reference_weight_g, co2e_avoided_g(name))
-    except UnknownRepairCategory:
-        return CategoryFigures(0, None)
-
-
-def repair_source(repair: Repair, amount: int, ctx: CycleContext, figures: CategoryFigures) -> Source:
-    """The repair as ledger evidence, with its CO2e figure and the factor-table version."""
-    source: dict[str, str | int] = {
-        "type": "repair",
-        "device_id": repair.device_id,
-        "event_id": repair.event_id,
-        "ts": format_ts(repair.ts),
-        "category": repair.category,
-        "status": repair.status,
-        "weight_g": repair.weight_g,
-        "rcy_per_kg": str(ctx.policy.repair.rcy_per_kg),
-        "amount_micro": amount,
-        "owner_pct": ctx.policy.repair.owner_pct,
-    }
-    for role, account in (("owner", repair.owner), ("repairer", repair.repairer)):
-        if account is not None:
-            source[role] = account
-    if figures.co2e_avoided_g is not None:
-        source["co2e_avoided_g"] = figures.co2e_avoided_g
-        source["factor_table_version"] = FACTOR_TABLE_VERSION
-    return source
-
-
-def exclusion_flag(repair: Repair, flag: str, detail: str, excluded: int) -> FlagRecord:
-    """A flag on a repair that mints nothing."""
-    return FlagRecord(
-        flag=flag,
-        device_id=repair.device_id,
-        ts=repair.ts,
-        detail=detail,
-        token=RCY,
-        source_key=source_key(repair.device_id, repair.event_id),
-        excluded_micro=excluded,
-    )
-
-
-def repair_split(
-    repair: Repair, amount: int, ctx: CycleContext, members: frozenset[str]
-) -> tuple[dict[str, int], FlagRecord | None]:
-    """The parties' amounts before the cap, or the flag that excluded the whole repair."""
-    policy = ctx.policy.repair
-    figures = category_figures(repair.category)
-    limit = repair_weight_limit_g(
-        figures.reference_weight_g,
-        factor=policy.max_weight_factor,
-        without_reference_g=policy.max_weight_g_without_reference,
-    )
-    if repair.weight_g > limit:
-        detail = f"{repair.weight_g} g is more than the {limit} g plausible for {repair.category}"
-        return {}, exclusion_flag(repair, "implausible_weight", detail, amount)
-    split = split_repair(
-        amount, owner=repair.owner, repairer=repair.repairer, eligible=members, owner_pct=policy.owner_pct
-    )
-    if split or amount == 0:
-        return split, None
-    if repair.owner is None and repair.repairer is None:
-        return {}, exclusion_flag(repair, "anonymous", "repair names neither owner nor repairer", amount)
-    named = ", ".join(a for a in (repair.owner, repair.repairer) if a is not None)
-    return {}, exclusion_flag(repair, "unknown_account", f"{named}: no co-op's member", amount)
-
-
-def repair_settlement(
-    repair: Repair, ctx: CycleContext, members: frozenset[str], used: Mapping[tuple[str, date], int]
-) -> tuple[Settlement, list[CappedMint[Repair]]]:
-    """The settlement of one repair (pure given members and cap usage)."""
-    figures = category_figures(repair.category)
-    fixed = repair.status == "fixed"
-    amount = repair_micro(repair.weight_g, ctx.policy.repair.rcy_per_kg) if fixed else 0
-    split, flag = repair_split(repair, amount, ctx, members) if fixed else ({}, None)
-    accounts = sorted(split, key=byte_order)
-    requests = [CapRequest(a, utc_day(repair.ts), split[a]) for a in accounts]
-    cap_micro = ctx.policy.recycling.daily_cap_micro
-    capped = apply_cap(requests, [repair] * len(requests), used, cap_micro)
-    flags = [flag] if flag else []
-    flags += [cap_flag(c, ctx.policy.recycling.daily_cap_rcy) for c in capped if c.capped]
-    evidence = repair_source(repair, amount, ctx, figures)
-
-    def sources_for(account: str) -> tuple[Source, ...]:
-        caps = [c.cap_source(cap_micro) for c in capped if c.capped and c.result.request.account == account]
-        return (evidence, *caps)
-
-    return (
-        Settlement(
-            settlement_id=repair.settlement_id,
-            kind="repair",
-            token=RCY,
-            sources=1,
-            coop_id=repair.coop_id,
-            device_id=repair.device_id,
-            entries=mint_entries(
-                token=RCY,
-                reason="repair",
-                settlement_id=repair.settlement_id,
-                amounts={c.result.request.account: c.result.minted_micro for c in capped},
-                sources_for=sources_for,
-                policy=ctx.policy,
-            ),
-            flags=tuple(flags),
-        ),
-        capped,
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Database shell
-# ---------------------------------------------------------------------------------------
+from circulo_schemas.repair_categories import FACTOR_TABLE_VERSION
 
 
 def pending_repairs(conn: psycopg.Connection, ctx: CycleContext) -> list[Repair]:
     """Unclaimed repairs whose receipt W has passed (all of them when draining)."""
     if ctx.watermark is None and not ctx.drain:
         return []
-    rows = conn.execute(queries.PENDING_REPAIRS, {"drain": ctx.drain, "watermark": ctx.watermark})
+    rows = conn.execute(sql.PENDING_REPAIRS, {"drain": ctx.drain, "watermark": ctx.watermark})
     return [Repair(*row) for row in rows]
 
 
@@ -225,7 +53,7 @@ def report_co2e(conn: psycopg.Connection, repair: Repair, settlement_pk: int) ->
     if repair.status != "fixed" or figures.co2e_avoided_g is None:
         return
     conn.execute(
-        queries.INSERT_REPAIR_REPORT,
+        sql.INSERT_REPAIR_REPORT,
         {
             "device_id": repair.device_id,
             "event_id": repair.event_id,

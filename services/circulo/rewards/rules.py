@@ -3,7 +3,7 @@
 Every amount is an integer number of micro-units (1 GRN = 1 RCY = 1,000,000 µ). Policy
 rates are exact decimals; a product with a rate is computed as an integer fraction and
 rounded down (:func:`floor_times`), so the same inputs give the same micro-units on any
-machine. The SQL in :mod:`circulo.rewards.queries` applies :func:`pair_flag` to many
+machine. The SQL in :mod:`circulo.rewards.queries.green` applies :func:`pair_flag` to many
 pairs at once; a property test holds the two to the same answers.
 """
 
@@ -291,49 +291,6 @@ def settle_deposits(
         flag = "mass_balance" if not balanced else deposit_exclusion(deposit, members)
         outcomes.append(DepositOutcome(deposit, 0 if flag else value, flag, value if flag else 0))
     return outcomes
-
-
-# ---------------------------------------------------------------------------------------
-# The daily cap on an account's RCY
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CapRequest:
-    """An amount an account would receive from one source, dated by the source's UTC day."""
-
-    account: str
-    day: date
-    amount_micro: int
-
-
-@dataclass(frozen=True)
-class CapResult:
-    """What of a request mints, what the cap withheld, and the day's usage before it."""
-
-    request: CapRequest
-    minted_micro: int
-    capped_micro: int
-    used_before_micro: int
-
-
-def apply_daily_cap(
-    requests: Sequence[CapRequest], used: Mapping[tuple[str, date], int], cap_micro: int
-) -> tuple[list[CapResult], dict[tuple[str, date], int]]:
-    """Apply the cap to ``requests`` in the given order; returns results and the new usage.
-
-    ``used`` is what each ``(account, day)`` has minted so far. A request that crosses
-    the cap mints the part below it; what does not mint uses no cap.
-    """
-    usage = dict(used)
-    results = []
-    for request in requests:
-        key = (request.account, request.day)
-        before = usage.get(key, 0)
-        minted = min(request.amount_micro, max(cap_micro - before, 0))
-        usage[key] = before + minted
-        results.append(CapResult(request, minted, request.amount_micro - minted, before))
-    return results, usage
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,36 +1,30 @@
-"""What every settlement shares: its record, its flags, its mints and its one transaction.
+"""What every settlement shares in the database: its one transaction, its row, flags and claims.
 
 A settlement commits in one transaction (SPEC §5): the leader fence, the settlement row,
-the claims of its sources, its flags, progress marks and ledger entries. A unique
-violation anywhere (a source or settlement id already claimed, an idempotency key already
-in the journal) means another engine settled it first: the transaction rolls back whole
-and :class:`SettlementConflict` is raised, so nothing is minted twice.
+the claims of its sources, its flags, the cap usage, progress marks and ledger entries. A
+unique violation anywhere (a source or settlement id already claimed, an idempotency key
+already in the journal) means another engine settled it first: the transaction rolls back
+whole and :class:`SettlementConflict` is raised, so nothing is minted twice. The
+settlement itself is plain data (:mod:`circulo.rewards.records`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date
+from typing import Any
 
 import psycopg
 import psycopg.errors
 
 from circulo.errors import Conflict
-from circulo.ledger.entries import NewEntry, Reason, Token, format_ts
 from circulo.ledger.errors import DuplicateEntry
 from circulo.ledger.journal import append_entries
 from circulo.ledger.keys import Signer
-from circulo.rewards import queries
-from circulo.rewards.policy import Policy
-from circulo.rewards.rules import byte_order
-
-GRN: Token = "GRN"
-RCY: Token = "RCY"
-SettlementKind = Literal["green", "green-late", "deposit", "deposit-late", "repair"]
-Source = Mapping[str, Any]
+from circulo.rewards.cap import CappedMint
+from circulo.rewards.queries import caps, inputs, leader, settlements
+from circulo.rewards.records import CycleContext, FlagRecord, Settlement
 
 
 class SettlementConflict(Conflict):
@@ -39,93 +33,6 @@ class SettlementConflict(Conflict):
 
 class LostLeadership(Conflict):
     """This engine is no longer the leader (another engine bumped the fence epoch)."""
-
-
-@dataclass(frozen=True)
-class CycleContext:
-    """What every settlement of one cycle needs: rules, key, identity, time and mode."""
-
-    policy: Policy
-    signer: Signer
-    engine_id: str
-    epoch: int
-    watermark: datetime | None
-    drain: bool
-    grace_s: float
-    idle_timeout_s: float
-
-
-@dataclass(frozen=True)
-class FlagRecord:
-    """An excluded amount and why (SPEC §8: flag, device_id, ts, detail)."""
-
-    flag: str
-    device_id: str
-    ts: datetime
-    detail: str
-    token: Token
-    source_key: str
-    account: str = ""
-    excluded_micro: int = 0
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """One settlement's record, the mints it makes and the amounts it excludes."""
-
-    settlement_id: str
-    kind: SettlementKind
-    token: Token
-    sources: int
-    coop_id: str | None = None
-    device_id: str | None = None
-    hour: datetime | None = None
-    credited_wh: int | None = None
-    entries: tuple[NewEntry, ...] = ()
-    flags: tuple[FlagRecord, ...] = field(default=())
-
-    @property
-    def minted_micro(self) -> int:
-        """The sum of this settlement's mints."""
-        return sum(entry.amount_micro for entry in self.entries)
-
-    @property
-    def excluded_micro(self) -> int:
-        """The sum of what its flags withheld."""
-        return sum(flag.excluded_micro for flag in self.flags)
-
-
-def source_key(device_id: str, ts_or_event: datetime | str) -> str:
-    """The key a flag names its source by: a meter pair by its later ts, an event by its id."""
-    if isinstance(ts_or_event, datetime):
-        return f"meter:{device_id}:{format_ts(ts_or_event)}"
-    return f"event:{device_id}:{ts_or_event}"
-
-
-def mint_entries(
-    *,
-    token: Token,
-    reason: Reason,
-    settlement_id: str,
-    amounts: Mapping[str, int],
-    sources_for: Callable[[str], tuple[Source, ...]],
-    policy: Policy,
-) -> tuple[NewEntry, ...]:
-    """One mint per receiving account, in account byte order, each with its own evidence."""
-    return tuple(
-        NewEntry(
-            kind="mint",
-            token=token,
-            account=account,
-            amount_micro=amounts[account],
-            reason=reason,
-            settlement_id=settlement_id,
-            sources=sources_for(account),
-            policy=policy.version,
-        )
-        for account in sorted(amounts, key=byte_order)
-        if amounts[account] > 0
-    )
 
 
 @contextmanager
@@ -147,7 +54,7 @@ def settlement_transaction(conn: psycopg.Connection, epoch: int) -> Iterator[Non
 
 def check_fence(conn: psycopg.Connection, epoch: int) -> None:
     """Raise LostLeadership when another engine has taken over since ``epoch``."""
-    row = conn.execute(queries.FENCE).fetchone()
+    row = conn.execute(leader.FENCE).fetchone()
     current = row[0] if row else None
     if current != epoch:
         raise LostLeadership(f"leader epoch is {current}, this engine holds {epoch}")
@@ -156,7 +63,7 @@ def check_fence(conn: psycopg.Connection, epoch: int) -> None:
 def record_settlement(conn: psycopg.Connection, settlement: Settlement, ctx: CycleContext) -> int:
     """Insert the settlement row and its flags; returns the row id the claims reference."""
     row = conn.execute(
-        queries.INSERT_SETTLEMENT,
+        settlements.INSERT_SETTLEMENT,
         {
             "settlement_id": settlement.settlement_id,
             "kind": settlement.kind,
@@ -186,7 +93,7 @@ def record_flags(conn: psycopg.Connection, flags: tuple[FlagRecord, ...], settle
         return
     with conn.cursor() as cur:
         cur.executemany(
-            queries.INSERT_FLAG,
+            settlements.INSERT_FLAG,
             [
                 {
                     "flag": f.flag,
@@ -217,7 +124,7 @@ def claim_events(
     if not events:
         return
     conn.execute(
-        queries.CLAIM_EVENTS,
+        settlements.CLAIM_EVENTS,
         {
             "kind": kind,
             "settlement": settlement_pk,
@@ -225,3 +132,35 @@ def claim_events(
             "events": [event for _, event in events],
         },
     )
+
+
+def member_accounts(conn: psycopg.Connection) -> frozenset[str]:
+    """Every account that is some co-op's member (at settlement time)."""
+    return frozenset(row[0] for row in conn.execute(inputs.MEMBER_ACCOUNTS))
+
+
+def lock_cap_usage(conn: psycopg.Connection, keys: Iterable[tuple[str, date]]) -> dict[tuple[str, date], int]:
+    """What each (account, day) has minted so far, its rows locked until commit."""
+    keys = sorted(k for k in keys if k[0])
+    if not keys:
+        return {}
+    rows = conn.execute(caps.LOCK_CAP_USAGE, {"accounts": [k[0] for k in keys], "days": [k[1] for k in keys]})
+    return {(account, day): used for account, day, used in rows}
+
+
+def save_cap_usage(conn: psycopg.Connection, capped: Sequence[CappedMint[Any]]) -> None:
+    """Add what this settlement minted to each (account, day)'s cap usage."""
+    added: dict[tuple[str, date], int] = {}
+    for c in capped:
+        key = (c.result.request.account, c.result.request.day)
+        added[key] = added.get(key, 0) + c.result.minted_micro
+    keys = [k for k, v in added.items() if v > 0]
+    if keys:
+        conn.execute(
+            caps.SAVE_CAP_USAGE,
+            {
+                "accounts": [k[0] for k in keys],
+                "days": [k[1] for k in keys],
+                "added": [added[k] for k in keys],
+            },
+        )

@@ -1,4 +1,10 @@
-"""The daily RCY cap applied to a settlement's mints, with the flags and evidence it leaves."""
+"""The daily RCY cap (SPEC §4), in one place: the rule, the mints it cuts, their flags and evidence.
+
+An account's RCY from deposits and repairs count against a cap per UTC day of the source's
+``ts``, across co-ops, applied in settlement order; a request that crosses the cap mints the
+part below it, and what does not mint uses no cap. Pure: the usage so far is read and saved
+by :mod:`circulo.rewards.settlement` (``lock_cap_usage``, ``save_cap_usage``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,45 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, Protocol, TypeVar
 
-from circulo.rewards.rules import CapRequest, CapResult, apply_daily_cap
-from circulo.rewards.settlement import RCY, FlagRecord, Source, source_key
+from circulo.rewards.records import RCY, FlagRecord, Source, source_key
+
+
+@dataclass(frozen=True)
+class CapRequest:
+    """An amount an account would receive from one source, dated by the source's UTC day."""
+
+    account: str
+    day: date
+    amount_micro: int
+
+
+@dataclass(frozen=True)
+class CapResult:
+    """What of a request mints, what the cap withheld, and the day's usage before it."""
+
+    request: CapRequest
+    minted_micro: int
+    capped_micro: int
+    used_before_micro: int
+
+
+def apply_daily_cap(
+    requests: Sequence[CapRequest], used: Mapping[tuple[str, date], int], cap_micro: int
+) -> tuple[list[CapResult], dict[tuple[str, date], int]]:
+    """Apply the cap to ``requests`` in the given order; returns results and the new usage.
+
+    ``used`` is what each ``(account, day)`` has minted so far. A request that crosses
+    the cap mints the part below it; what does not mint uses no cap.
+    """
+    usage = dict(used)
+    results = []
+    for request in requests:
+        key = (request.account, request.day)
+        before = usage.get(key, 0)
+        minted = min(request.amount_micro, max(cap_micro - before, 0))
+        usage[key] = before + minted
+        results.append(CapResult(request, minted, request.amount_micro - minted, before))
+    return results, usage
 
 
 class EventSource(Protocol):

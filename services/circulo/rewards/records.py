@@ -1,0 +1,112 @@
+"""What a settlement is, as plain data: its record, flags, evidence and mints (pure).
+
+A :class:`Settlement` is built by the pure planners of :mod:`circulo.rewards.plans` and
+committed by :mod:`circulo.rewards.settlement`; nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from circulo.ledger.entries import NewEntry, Reason, Token, format_ts
+from circulo.ledger.keys import Signer
+from circulo.rewards.policy import Policy
+from circulo.rewards.rules import byte_order
+
+GRN: Token = "GRN"
+
+RCY: Token = "RCY"
+
+SettlementKind = Literal["green", "green-late", "deposit", "deposit-late", "repair"]
+
+Source = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CycleContext:
+    """What every settlement of one cycle needs: rules, key, identity, time and mode."""
+
+    policy: Policy
+    signer: Signer
+    engine_id: str
+    epoch: int
+    watermark: datetime | None
+    drain: bool
+    grace_s: float
+    idle_timeout_s: float
+
+
+@dataclass(frozen=True)
+class FlagRecord:
+    """An excluded amount and why (SPEC §8: flag, device_id, ts, detail)."""
+
+    flag: str
+    device_id: str
+    ts: datetime
+    detail: str
+    token: Token
+    source_key: str
+    account: str = ""
+    excluded_micro: int = 0
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One settlement's record, the mints it makes and the amounts it excludes."""
+
+    settlement_id: str
+    kind: SettlementKind
+    token: Token
+    sources: int
+    coop_id: str | None = None
+    device_id: str | None = None
+    hour: datetime | None = None
+    credited_wh: int | None = None
+    entries: tuple[NewEntry, ...] = ()
+    flags: tuple[FlagRecord, ...] = field(default=())
+
+    @property
+    def minted_micro(self) -> int:
+        """The sum of this settlement's mints."""
+        return sum(entry.amount_micro for entry in self.entries)
+
+    @property
+    def excluded_micro(self) -> int:
+        """The sum of what its flags withheld."""
+        return sum(flag.excluded_micro for flag in self.flags)
+
+
+def source_key(device_id: str, ts_or_event: datetime | str) -> str:
+    """The key a flag names its source by: a meter pair by its later ts, an event by its id."""
+    if isinstance(ts_or_event, datetime):
+        return f"meter:{device_id}:{format_ts(ts_or_event)}"
+    return f"event:{device_id}:{ts_or_event}"
+
+
+def mint_entries(
+    *,
+    token: Token,
+    reason: Reason,
+    settlement_id: str,
+    amounts: Mapping[str, int],
+    sources_for: Callable[[str], tuple[Source, ...]],
+    policy: Policy,
+) -> tuple[NewEntry, ...]:
+    """One mint per receiving account, in account byte order, each with its own evidence."""
+    return tuple(
+        NewEntry(
+            kind="mint",
+            token=token,
+            account=account,
+            amount_micro=amounts[account],
+            reason=reason,
+            settlement_id=settlement_id,
+            sources=sources_for(account),
+            policy=policy.version,
+        )
+        for account in sorted(amounts, key=byte_order)
+        if amounts[account] > 0
+    )
