@@ -1,8 +1,9 @@
 """Metrics and health over HTTP for the daemons: ``/metrics`` (Prometheus) and ``/healthz``.
 
-A daemon passes a health function returning ``(healthy, details)``; ``/healthz`` answers
-200 or 503 with the details as JSON, so a container healthcheck or a load balancer can
-use it as is.
+One server for every daemon. A daemon passes its own metrics registry (never the global
+one, so several daemons and tests share no state) and a health function returning
+``(healthy, details)``; ``/healthz`` answers 200 or 503 with the details as JSON, so a
+container healthcheck or a load balancer can use it as is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 HealthCheck = Callable[[], tuple[bool, Mapping[str, Any]]]
@@ -27,8 +28,8 @@ class MetricsServer:
         port: int,
         health: HealthCheck,
         *,
+        registry: CollectorRegistry,
         host: str = "0.0.0.0",  # noqa: S104 - scraped from outside
-        registry: CollectorRegistry = REGISTRY,
     ) -> None:
         handler = _handler_class(health, registry)
         self._server = ThreadingHTTPServer((host, port), handler)

@@ -28,8 +28,9 @@ from typing import Any
 import psycopg
 
 from circulo.errors import ServiceUnavailable
-from circulo.ingest import metrics, queries
+from circulo.ingest import queries
 from circulo.ingest.classify import Limits, classify, quarantine_key
+from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.mqtt import IngestConnection
 from circulo.ingest.receipt import ReceiptQueue, utc_now
 from circulo.ingest.records import Classified, Received, Rejected
@@ -79,8 +80,10 @@ def limits_of(settings: IngestSettings) -> Limits:
 class Database:
     """One connection with reconnect-on-demand and exponential backoff; one per thread."""
 
-    def __init__(self, settings: IngestSettings, name: str, stop: threading.Event) -> None:
-        self._settings, self._name, self._stop = settings, name, stop
+    def __init__(
+        self, settings: IngestSettings, name: str, stop: threading.Event, metrics: IngestMetrics
+    ) -> None:
+        self._settings, self._name, self._stop, self._metrics = settings, name, stop, metrics
         self._conn: psycopg.Connection | None = None
         self.ok = False
 
@@ -95,7 +98,7 @@ class Database:
                 self._conn = connect(self._settings.database_url, application_name=self._name)
                 prepare_connection(self._conn)
                 self.ok = True
-                metrics.DB_AVAILABLE.set(1)
+                self._metrics.db_available.set(1)
                 return self._conn
             except (ServiceUnavailable, psycopg.OperationalError) as e:
                 self.failed(e)
@@ -110,7 +113,7 @@ class Database:
 
     def failed(self, error: Exception) -> None:
         self.ok = False
-        metrics.DB_AVAILABLE.set(0)
+        self._metrics.db_available.set(0)
         if self._conn is not None and (self._conn.broken or isinstance(error, psycopg.OperationalError)):
             self._conn.close()
             self._conn = None
@@ -123,18 +126,19 @@ class Database:
 class IngestDaemon:
     """One ingest worker. ``run()`` returns when stopped (SIGTERM, ``stop()``, or idle in one-shot mode)."""
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, metrics: IngestMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or IngestMetrics()
         self.queue = ReceiptQueue()
-        self.connection = IngestConnection(settings, self.queue)
+        self.connection = IngestConnection(settings, self.queue, self.metrics)
         self.registry = RegistryCache(settings.registry_refresh_s)
         self.limits = limits_of(settings)
         self.stats = RunStats()
         self._stop = threading.Event()
         self._writer_gave_up = threading.Event()
         self._pending: queue.Queue[ClassifiedBatch | None] = queue.Queue(maxsize=2)
-        self._main_db = Database(settings, f"{settings.worker_id}-main", self._stop)
-        self._writer_db = Database(settings, f"{settings.worker_id}-writer", self._stop)
+        self._main_db = Database(settings, f"{settings.worker_id}-main", self._stop, self.metrics)
+        self._writer_db = Database(settings, f"{settings.worker_id}-writer", self._stop, self.metrics)
         self._started_at = utc_now()
         self._last_heartbeat = 0.0
 
@@ -188,7 +192,12 @@ class IngestDaemon:
     def _start_metrics(self) -> MetricsServer | None:
         if not self.settings.metrics_port:
             return None
-        return MetricsServer(self.settings.metrics_port, self.health, host=self.settings.metrics_host).start()
+        return MetricsServer(
+            self.settings.metrics_port,
+            self.health,
+            host=self.settings.metrics_host,
+            registry=self.metrics.registry,
+        ).start()
 
     def _leave_group_when_subscribed(self) -> None:
         """Stop new deals to this worker; what its session already holds still arrives."""
@@ -239,7 +248,7 @@ class IngestDaemon:
             self.settings.flush_interval_ms / 1000,
             self.settings.heartbeat_s if wait_s is None else wait_s,
         )
-        metrics.QUEUE_DEPTH.set(len(self.queue))
+        self.metrics.queue_depth.set(len(self.queue))
         if not batch:
             return False
         # messages of an earlier connection cannot be acknowledged: the broker redelivers them
@@ -285,7 +294,7 @@ class IngestDaemon:
                 return self._commit(batch)
             except psycopg.OperationalError as e:
                 self._writer_db.failed(e)
-                metrics.DB_FAILURES.inc()
+                self.metrics.db_failures.inc()
                 log.warning("database_error_batch_retried", error=first_line(e), size=len(batch.received))
                 if self._stop.wait(0.2):
                     return None
@@ -302,7 +311,7 @@ class IngestDaemon:
         except REFUSED_BY_DATABASE as e:
             log.error("batch_refused_by_database", error=first_line(e), size=len(batch.received))
             decisions = self._commit_one_by_one(conn, batch)
-        metrics.record_batch(
+        self.metrics.record_batch(
             [(d.outcome.value, d.reason or "") for d in decisions],
             [r.received_at for r in batch.received],
             utc_now(),
@@ -339,7 +348,7 @@ class IngestDaemon:
                 "pid": os.getpid(),
             },
         )
-        metrics.WATERMARK.set(watermark.timestamp())
+        self.metrics.watermark.set(watermark.timestamp())
         self._last_heartbeat = time.monotonic()
 
     def _heartbeat(self) -> None:

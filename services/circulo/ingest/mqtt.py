@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from circulo.ingest import metrics
+from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.receipt import ReceiptQueue
 from circulo.ingest.settings import IngestSettings
 from circulo.logs import get_logger
@@ -33,9 +33,10 @@ log = get_logger("ingest.mqtt")
 class IngestConnection:
     """Owns the paho client; the network loop runs in paho's thread."""
 
-    def __init__(self, settings: IngestSettings, queue: ReceiptQueue) -> None:
+    def __init__(self, settings: IngestSettings, queue: ReceiptQueue, metrics: IngestMetrics) -> None:
         self._settings = settings
         self._queue = queue
+        self._metrics = metrics
         self._endpoint = MqttEndpoint.from_url(settings.mqtt_url)
         self._lock = threading.Lock()
         self.epoch = 0
@@ -93,7 +94,7 @@ class IngestConnection:
         self._client.disconnect(properties=props)
         self._client.loop_stop()
         self.connected.clear()
-        metrics.CONNECTED.set(0)
+        self._metrics.connected.set(0)
 
     def unsubscribe(self) -> None:
         self._client.unsubscribe(self.subscription)
@@ -120,8 +121,8 @@ class IngestConnection:
         with self._lock:
             self.epoch += 1
         self.connected.set()
-        metrics.CONNECTED.set(1)
-        metrics.RECONNECTS.inc()
+        self._metrics.connected.set(1)
+        self._metrics.reconnects.inc()
         log.info(
             "broker_connected",
             epoch=self.epoch,
@@ -156,7 +157,7 @@ class IngestConnection:
     ) -> None:
         self.connected.clear()
         self.subscribed.clear()
-        metrics.CONNECTED.set(0)
+        self._metrics.connected.set(0)
         log.warning("broker_disconnected", reason=str(reason_code))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:

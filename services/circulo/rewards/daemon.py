@@ -17,9 +17,10 @@ import psycopg
 
 from circulo.errors import CirculoError
 from circulo.logs import get_logger
+from circulo.observability import MetricsServer
 from circulo.rewards.engine import EngineHooks, check_ready, load_engine, open_work_connection
 from circulo.rewards.leader import Leadership
-from circulo.rewards.metrics import MetricsServer, RewardsMetrics
+from circulo.rewards.metrics import RewardsMetrics
 from circulo.rewards.settings import RewardsSettings
 from circulo.rewards.settlement import LostLeadership
 from circulo.store.db import first_line
@@ -61,8 +62,12 @@ class RewardsDaemon:
         with open_work_connection(self.settings.database_url) as conn:
             check_ready(conn, self.engine.signer)
         if self.settings.metrics_port:
-            self.server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port)
-            self.server.start()
+            self.server = MetricsServer(
+                self.settings.metrics_port,
+                self.metrics.health,
+                host=self.settings.metrics_host,
+                registry=self.metrics.registry,
+            ).start()
         log.info(
             "started",
             engine=self.engine.engine_id,

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the engine and its /metrics + /healthz HTTP endpoint.
+"""Prometheus metrics of the engine, served by :class:`circulo.observability.MetricsServer`.
 
 The engine reports each cycle to :class:`RewardsMetrics` (a hook, not code inside the
 settlement loop). The registry is per daemon, so tests and the demo can run several.
@@ -6,14 +6,10 @@ settlement loop). The registry is per daemon, so tests and the demo can run seve
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from circulo.rewards.engine import CycleReport
 
@@ -104,50 +100,3 @@ class RewardsMetrics:
             "last_error": self._last_error,
         }
         return healthy, body
-
-
-class MetricsServer:
-    """``/metrics`` (Prometheus text format) and ``/healthz`` (JSON) on a port of its own."""
-
-    def __init__(self, metrics: RewardsMetrics, host: str, port: int) -> None:
-        handler = _handler_for(metrics)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="rewards-metrics", daemon=True)
-
-    @property
-    def port(self) -> int:
-        """The port actually bound."""
-        return int(self.httpd.server_address[1])
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _handler_for(metrics: RewardsMetrics) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
-            elif self.path.split("?")[0] == "/healthz":
-                healthy, body = metrics.health()
-                self._send(200 if healthy else 503, "application/json", json.dumps(body).encode())
-            else:
-                self._send(404, "text/plain", b"not found\n")
-
-        def _send(self, status: int, content_type: str, payload: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Silence the default stderr access log (the daemon logs structured events)."""
-
-    return Handler
