@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from circulo.errors import ConfigError
+from circulo_sim.errors import ConfigError
 
 ONE_DAY = timedelta(days=1)
 MAX_AGE = timedelta(days=30)  # the ingest quarantines older readings as too_old

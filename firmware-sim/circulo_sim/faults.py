@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from circulo.errors import ConfigError
+from circulo_sim.errors import ConfigError
 from circulo_sim.wire import Message, encode_document
 
 METER_FAULTS = ("counter_reset", "implausible")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from circulo.errors import ConfigError
+from circulo_sim.errors import ConfigError
 from circulo_sim.seeding import stream
 
 KINDS = ("meter", "bin", "repair")

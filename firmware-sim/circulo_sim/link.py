@@ -30,9 +30,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from circulo.logs import get_logger
 from circulo_sim.backoff import Backoff
 from circulo_sim.buffer import StoreAndForward
+from circulo_sim.logs import get_logger
 from circulo_sim.plan import Publish
 from circulo_sim.summary import RunStats
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from circulo.logs import get_logger
 from circulo_schemas.encode import format_timestamp
 from circulo_sim.clock import SimClock, SimWindow
 from circulo_sim.faults import FaultRates
 from circulo_sim.fleet import Fleet
+from circulo_sim.logs import get_logger
 from circulo_sim.plan import GoOffline, GoOnline, Publish, fleet_actions
 from circulo_sim.summary import Progress, RunStats
 from circulo_sim.transport import Transport

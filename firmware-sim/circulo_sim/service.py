@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from circulo.errors import ConfigError
 from circulo_sim.backoff import Backoff
 from circulo_sim.clock import SimWindow
+from circulo_sim.errors import ConfigError
 from circulo_sim.faults import FaultRates
 from circulo_sim.fleet import KINDS, Fleet, choose, locate, synthetic_fleet
 from circulo_sim.link import LinkOptions

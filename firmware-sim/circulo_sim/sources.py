@@ -16,9 +16,9 @@ from typing import Any
 
 import psycopg
 
-from circulo.errors import ConfigError, NotFound, ServiceUnavailable
-from circulo.settings import MqttEndpoint
+from circulo_schemas.broker import BrokerUrlError, parse_broker_url
 from circulo_sim import queries
+from circulo_sim.errors import ConfigError, NotFound, ServiceUnavailable
 from circulo_sim.fleet import DeviceSpec, Fleet, fleet_from_json
 from circulo_sim.link import Endpoint
 
@@ -105,7 +105,10 @@ def endpoint_from_bundle(bundle: dict[str, Any], device: DeviceSpec) -> Endpoint
 
 def service_endpoint(mqtt_url: str, client_id: str) -> Endpoint:
     """The service account of bulk mode, from ``--mqtt-url``."""
-    broker = MqttEndpoint.from_url(mqtt_url)
+    try:
+        broker = parse_broker_url(mqtt_url)
+    except BrokerUrlError as e:
+        raise ConfigError(f"mqtt_url: {e}") from e
     if not broker.username:
         raise ConfigError("bulk mode needs a service account in --mqtt-url (mqtt://user:password@host:port)")
     return Endpoint(broker.host, broker.port, broker.tls, broker.username, broker.password, client_id)

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from circulo.errors import ConfigError
+from circulo_schemas.broker import BrokerUrlError, parse_broker_url
 
 ENV_PREFIX = "CIRCULO_"
 DEFAULT_CONFIG_PATHS = (Path("circulo.toml"), Path.home() / ".config" / "circulo" / "config.toml")
@@ -53,21 +53,11 @@ class MqttEndpoint:
     @classmethod
     def from_url(cls, url: str) -> MqttEndpoint:
         """Parse a broker URL; a clear ConfigError when it is not one."""
-        parts = urlsplit(url)
-        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
-            raise ConfigError(f"mqtt_url: expected mqtt://[user:password@]host[:port], got {url!r}")
-        tls = parts.scheme in {"mqtts", "ssl"}
         try:
-            port = parts.port or (8883 if tls else 1883)
-        except ValueError as e:
-            raise ConfigError(f"mqtt_url: bad port in {url!r}") from e
-        return cls(
-            host=parts.hostname,
-            port=port,
-            tls=tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
+            parsed = parse_broker_url(url)
+        except BrokerUrlError as e:
+            raise ConfigError(f"mqtt_url: {e}") from e
+        return cls(parsed.host, parsed.port, parsed.tls, parsed.username, parsed.password)
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:

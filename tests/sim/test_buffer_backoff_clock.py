@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.sim.sim_factories import utc
 
-from circulo.errors import ConfigError
 from circulo_sim.backoff import Backoff
 from circulo_sim.buffer import StoreAndForward
 from circulo_sim.clock import SimClock, plan_window
+from circulo_sim.errors import ConfigError
 
 NOW = utc(2026, 11, 23, 19, 45, 30)
 

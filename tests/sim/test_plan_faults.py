@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from tests.sim.sim_factories import small_fleet, utc
 
-from circulo.errors import ConfigError
 from circulo_schemas import parse_payload, parse_topic
+from circulo_sim.errors import ConfigError
 from circulo_sim.faults import CLOCK_AHEAD, FaultRates
 from circulo_sim.plan import GoOffline, GoOnline, Publish, build_device, device_actions, fleet_actions
 

@@ -17,6 +17,7 @@ import click
 from circulo.errors import CirculoError
 from circulo.logs import configure_logging
 from circulo.settings import CommonSettings, load_settings
+from circulo_sim.errors import SimError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,13 +68,13 @@ def echo_json(value: Any) -> None:
 
 
 def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a CirculoError into ``error: message`` on stderr and its exit status."""
+    """Turn a CirculoError (or the simulator's SimError) into ``error: message`` and its exit status."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except CirculoError as e:
+        except (CirculoError, SimError) as e:
             click.echo(f"error: {e.message}", err=True)
             sys.exit(e.exit_code)
 
