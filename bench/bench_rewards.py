@@ -36,20 +36,10 @@ from circulo.rewards import green
 from circulo.rewards.engine import load_engine, open_work_connection, run_cycle
 from circulo.rewards.rules import MeterPair, credit_pair, hour_of
 from circulo.rewards.settings import RewardsSettings
-from circulo.store import migrate
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 RATED_W = 5000
-
-
-def fresh_database(pg: PostgresCluster, name: str) -> str:
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = pg.url(name)
-    migrate.upgrade(url)
-    return url
 
 
 def meter_ids(meters: int) -> list[str]:
@@ -177,7 +167,7 @@ def main() -> None:
 
 
 def run(pg: PostgresCluster, base: Path, meters: int, minutes: int, members: int) -> None:
-    url = fresh_database(pg, "bench_rewards")
+    url = pg.fresh_database("bench_rewards", migrated=True)
     key = base / "ledger-signing.key"
     generate_key(key)
     settings = RewardsSettings(database_url=url, signing_key_path=key, metrics_port=0)

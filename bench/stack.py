@@ -7,14 +7,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port
 from circulo.registry.dynsec import Acl, DynsecAdmin, ensure_service_account
 from circulo.settings import MqttEndpoint
-from circulo.store import migrate
 
 PUBLISHER_ACLS = (Acl("publishClientSend", "circulo/#"),)
 NAIVE_ACLS = (Acl("subscribePattern", "circulo/#"), Acl("publishClientReceive", "circulo/#"))
@@ -31,12 +28,7 @@ class BenchStack:
         return self.broker.url(account, self.passwords[account])
 
     def fresh_database(self, name: str) -> str:
-        with psycopg.connect(self.pg.url(), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {name}")
-        url = self.pg.url(name)
-        migrate.upgrade(url)
-        return url
+        return self.pg.fresh_database(name, migrated=True)
 
     def stop(self) -> None:
         self.broker.stop()

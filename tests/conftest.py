@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -23,7 +22,6 @@ from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port
 from circulo.registry.dynsec import Acl, DynsecAdmin, ensure_service_account
 from circulo.settings import MqttEndpoint
-from circulo.store import migrate
 from tests.support import IngestProcess
 
 
@@ -84,9 +82,7 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
     """The session's PostgreSQL + TimescaleDB cluster, with a migrated template database."""
     cluster = PostgresCluster(tmp_path_factory.mktemp("pg"), free_port())
     cluster.start()
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
-    migrate.upgrade(cluster.url(TEMPLATE_DB))
+    cluster.fresh_database(TEMPLATE_DB, migrated=True)
     yield cluster
     cluster.stop(mode="immediate")
 
@@ -95,13 +91,8 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
 def db_url(pg: PostgresCluster) -> Iterator[str]:
     """A fresh database, migrated to head, dropped after the test."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
-    yield pg.url(name)
-    if not pg.running():  # a test may have killed or stopped the cluster
-        pg.start()
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield pg.fresh_database(name, template=TEMPLATE_DB)
+    pg.drop_database(name)  # restarts the cluster first if the test killed or stopped it
 
 
 def service_passwords() -> dict[str, str]:

@@ -19,13 +19,11 @@ TEMPLATE_DB = "circulo_template"
 def pg_database(pg: PostgresCluster) -> Iterator[str]:
     """A fresh migrated database holding the registry of the fixture day (examples reset the rest)."""
     name = f"d_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
-    with psycopg.connect(pg.url(name)) as conn:
+    url = pg.fresh_database(name, template=TEMPLATE_DB)
+    with psycopg.connect(url) as conn:
         data.insert_registry(conn)
-    yield pg.url(name)
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield url
+    pg.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -61,10 +61,7 @@ def test_event_tables_are_plain_tables_keyed_by_device_and_event(db_url: str) ->
 
 
 def test_db_upgrade_on_an_empty_database_then_again_is_a_no_op(pg: PostgresCluster) -> None:
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS upgrade_check WITH (FORCE)")
-        conn.execute("CREATE DATABASE upgrade_check")
-    url = pg.url("upgrade_check")
+    url = pg.fresh_database("upgrade_check")
     first = subprocess.run(
         [sys.executable, "-m", "circulo", "--database-url", url, "db", "upgrade"],
         capture_output=True,

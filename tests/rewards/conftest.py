@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from tests.conftest import TEMPLATE_DB
 from tests.rewards.rewards_factories import RewardsData
@@ -59,10 +58,5 @@ def engine(settings: RewardsSettings) -> Engine:
 def reference_url(pg: PostgresCluster) -> Iterator[str]:
     """A second fresh database, for a clean reference run beside the test's own."""
     name = f"r_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
-    yield pg.url(name)
-    if not pg.running():
-        pg.start()
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield pg.fresh_database(name, template=TEMPLATE_DB)
+    pg.drop_database(name)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
+
 # --- set-up ------------------------------------------------------------------------------------
-DROP_DATABASE = "DROP DATABASE IF EXISTS circulo WITH (FORCE)"
-CREATE_DATABASE = "CREATE DATABASE circulo"
-
-
 def create_login(login: str) -> sql.Composed:
     """A login role (the cluster is shared by every run, so it may exist already)."""
     return sql.SQL(

@@ -23,7 +23,6 @@ from circulo.errors import ServiceUnavailable
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port, port_open, wait_until
-from circulo.store import migrate
 from circulo.store.db import connect
 
 DATABASE = "circulo"
@@ -186,11 +185,7 @@ def down(paths: DemoPaths) -> list[str]:
 
 def fresh_database(stack: DemoStack) -> str:
     """Drop and create the ``circulo`` database, migrate it to head, add the service logins."""
-    with connect(stack.postgres.url(), autocommit=True, application_name="circulo-demo") as conn:
-        conn.execute(queries.DROP_DATABASE)
-        conn.execute(queries.CREATE_DATABASE)
-    url = stack.database_url()
-    migrate.upgrade(url)
+    url = stack.postgres.fresh_database(DATABASE, migrated=True)
     with connect(url, autocommit=True, application_name="circulo-demo") as conn:
         for service, login in SERVICE_LOGINS.items():
             conn.execute(queries.create_login(login))
