@@ -284,8 +284,8 @@ def insert_ledger(conn: psycopg.Connection) -> None:
         entry_hash = hashlib.sha256(f"{prev_hash}{seq}".encode()).hexdigest()
         conn.execute(
             "INSERT INTO ledger_entry (seq, ts, kind, token, account, amount_micro, reason, settlement_id,"
-            " sources, policy, idempotency_key, key_id, prev_hash, hash, sig, corrects_seq)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '[]', 'v1', %s, %s, %s, %s, %s, %s)",
+            " sources, policy, idempotency_key, key_id, prev_hash, hash, sig, corrects_seq, format)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '[]', 'v1', %s, %s, %s, %s, %s, %s, 2)",
             (
                 seq,
                 DAY + timedelta(hours=hour),

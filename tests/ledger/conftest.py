@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from circulo.cli import cli
 from circulo.ledger import journal
 from circulo.ledger.entries import LedgerEntry
 from circulo.ledger.keys import Signer, generate_key
+from circulo.localstack.postgres import PostgresCluster
+from circulo.store import migrate
 from circulo.store.db import connect
 
 
@@ -84,3 +88,13 @@ def seed(db_url: str, signer: Signer, count: int, start: int = 0) -> list[Ledger
             with conn.transaction():
                 sealed += journal.append_entries(conn, [new_entry(i)], signer)
         return sealed
+
+
+@pytest.fixture
+def v1_database(pg: PostgresCluster) -> Iterator[str]:
+    """A database at migration 0006 (the last before ledger format 2)."""
+    name = f"v1_{uuid.uuid4().hex[:12]}"
+    url = pg.fresh_database(name)
+    migrate.upgrade(url, "0006")
+    yield url
+    pg.drop_database(name)

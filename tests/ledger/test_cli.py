@@ -111,8 +111,9 @@ def test_an_export_verifies_with_the_cli_and_the_standalone_script(
     first = json.loads(lines[0])
     assert list(first) == [
         "seq", "ts", "kind", "token", "account", "amount_micro", "reason", "settlement_id", "sources",
-        "policy", "idempotency_key", "key_id", "prev_hash", "corrects_seq", "hash", "sig",
+        "policy", "idempotency_key", "key_id", "prev_hash", "corrects_seq", "format", "hash", "sig",
     ]  # fmt: skip
+    assert first["format"] == 2
     trailer = json.loads(lines[-1])
     assert trailer["public_keys"] == {first["key_id"]: public_key}
     assert trailer["checkpoint"]["size"] == 6

@@ -83,8 +83,23 @@ def test_the_body_has_the_spec_field_names_and_no_hash_or_sig(signer: Signer) ->
                       prev_hash=GENESIS_PREV_HASH)  # fmt: skip
     assert set(body) == {
         "seq", "ts", "kind", "token", "account", "amount_micro", "reason", "settlement_id",
-        "sources", "policy", "idempotency_key", "key_id", "prev_hash", "corrects_seq",
+        "sources", "policy", "idempotency_key", "key_id", "prev_hash", "corrects_seq", "format",
     }  # fmt: skip
+    assert body["format"] == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("mint", "transfer"), ("mint", "dividend"), ("mint", "floor"), ("burn", "transfer"),
+        ("burn", "dividend"), ("burn", "floor"), ("record", "member.key"),
+        ("record", "governance.proposal"), ("record", "certificate.claim"),
+    ],
+)  # fmt: skip
+def test_every_kind_and_reason_of_the_format_2_table_can_be_written(kind: str, reason: str) -> None:
+    money = {"token": None, "amount_micro": 0} if kind == "record" else {}
+    entry = new_entry(kind=kind, reason=reason, **money)
+    assert (entry.kind, entry.reason) == (kind, reason)
 
 
 @pytest.mark.parametrize(
@@ -111,9 +126,20 @@ def test_the_body_has_the_spec_field_names_and_no_hash_or_sig(signer: Signer) ->
         ({"sources": ({"when": datetime(2025, 1, 1, tzinfo=UTC)},)}, "not allowed"),
         ({"sources": ("device",)}, "object"),
         ({"kind": "burn"}, "burn"),
-        ({"corrects_seq": 3}, "mint cannot"),
-        ({"reason": "correction"}, "mint cannot"),
+        ({"corrects_seq": 3}, "cannot name an entry it corrects"),
+        ({"reason": "correction"}, "not one of a mint's reasons"),
         ({"kind": "burn", "reason": "correction", "corrects_seq": 0}, "positive"),
+        ({"kind": "burn", "reason": "correction"}, "must name the entry it corrects"),
+        ({"kind": "burn", "reason": "transfer", "corrects_seq": 2}, "cannot name an entry it corrects"),
+        ({"kind": "record", "reason": "member.key", "amount_micro": 0}, "token null"),
+        ({"kind": "record", "reason": "member.key", "token": None}, "token null"),
+        ({"kind": "record", "reason": "transfer", "token": None, "amount_micro": 0}, "record's reasons"),
+        (
+            {"kind": "record", "reason": "governance.Vote", "token": None, "amount_micro": 0},
+            "dotted lowercase",
+        ),
+        ({"kind": "mint", "reason": "member.key"}, "mint's reasons"),
+        ({"kind": "mint", "token": None}, "token"),
     ],
 )
 def test_a_new_entry_that_breaks_a_rule_is_refused(overrides: dict[str, Any], message: str) -> None:

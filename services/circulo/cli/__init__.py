@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
@@ -25,6 +26,7 @@ COMMAND_MODULES = {
     "service-account": "circulo.cli.registry",
     "rewards": "circulo.cli.rewards",
     "ledger": "circulo.cli.ledger",
+    "treasury": "circulo.cli.treasury",
     "sim": "circulo.cli.sim",
     "dashboards": "circulo.cli.dashboards",
     "schemas": "circulo.cli.schemas",
@@ -33,7 +35,30 @@ COMMAND_MODULES = {
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported when used (click's lazy-loading pattern)."""
+    """A group whose subcommands are imported when used (click's lazy-loading pattern).
+
+    Its ``main`` also turns click's usage errors (a bad or missing option) into one line,
+    ``error: …``, like every other Circulo error (SPEC §7), instead of click's usage block.
+    """
+
+    def main(  # type: ignore[override]
+        self, args: list[str] | None = None, prog_name: str | None = None, *rest: Any, **extra: Any
+    ) -> Any:
+        if not extra.get("standalone_mode", True):
+            return super().main(args, prog_name, *rest, **extra)
+        try:
+            result = super().main(args, prog_name, *rest, **{**extra, "standalone_mode": False})
+        except click.UsageError as e:
+            where = f" (see {e.ctx.command_path} --help)" if e.ctx is not None else ""
+            click.echo(f"error: {e.format_message()}{where}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMAND_MODULES})

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -84,3 +84,39 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
 def setup_logging(ctx: CliContext, *, json_lines: bool | None = None) -> None:
     """Configure structured logging at the level the settings give."""
     configure_logging(level=ctx.common().log_level, json_lines=json_lines)
+
+
+MICRO = 1_000_000
+MAX_SAFE_MICRO = 2**53 - 1
+
+
+class TokenAmount(click.ParamType[int]):
+    """An amount of GRN or RCY in whole units with at most 6 decimals (``1.5``), as integer µ."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """``"1.5"`` → 1500000; refuses zero, negatives, more than 6 decimals and beyond 2^53 − 1 µ."""
+        if isinstance(value, int):
+            return value
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not amount.is_finite() or amount <= 0:
+            self.fail(f"{value!r}: an amount is greater than 0", param, ctx)
+        micro = amount.scaleb(6)
+        if micro != micro.to_integral_value():
+            self.fail(f"{value!r}: at most 6 decimals (1 µ = 0.000001)", param, ctx)
+        if micro > MAX_SAFE_MICRO:
+            self.fail(f"{value!r}: at most {MAX_SAFE_MICRO} µ", param, ctx)
+        return int(micro)
+
+
+TOKEN_AMOUNT = TokenAmount()
+
+
+def micro_units(amount: int) -> str:
+    """An amount of µ as whole units with six decimals (display only)."""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{abs(amount) // MICRO}.{abs(amount) % MICRO:06d}"

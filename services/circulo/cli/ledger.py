@@ -1,4 +1,4 @@
-"""`circulo ledger`: keygen, verify, balances, history, export, checkpoint, prove, verify-proof, correct."""
+"""`circulo ledger`: keygen, verify, balances, history, export, checkpoint, prove, correct, transfer."""
 
 from __future__ import annotations
 
@@ -13,17 +13,29 @@ from typing import Any
 import click
 import psycopg
 
-from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli, setup_logging
-from circulo.errors import ServiceUnavailable, VerificationFailed
+from circulo.cli.common import (
+    TOKEN_AMOUNT,
+    CliContext,
+    echo_json,
+    micro_units,
+    one_line_errors,
+    pass_cli,
+    setup_logging,
+)
+from circulo.errors import NotFound, ServiceUnavailable, VerificationFailed
 from circulo.ledger import audit, journal, log, service
 from circulo.ledger.checkpoint import Checkpoint, checkpoint_from_dict
+from circulo.ledger.describe import describe_entry
 from circulo.ledger.entries import key_id
 from circulo.ledger.errors import InvalidEntry, InvalidProof, SigningKeyError
 from circulo.ledger.export import read_export, write_export
 from circulo.ledger.keys import Signer, generate_key, load_signer, public_key_path
 from circulo.ledger.proofs import ProofVerdict, verify_consistency_document, verify_inclusion_document
+from circulo.ledger.requests import InvalidRequest
 from circulo.ledger.settings import LedgerSettings
 from circulo.ledger.verify import VerifyResult, verify_entries
+from circulo.rewards import moves
+from circulo.rewards.records import Settlement
 from circulo.settings import load_settings
 from circulo.store.db import connect, first_line
 
@@ -80,12 +92,6 @@ def trusted_keys(values: tuple[str, ...]) -> dict[str, str] | None:
                 f"--public-key {value!r} is not an Ed25519 public key (64 hex digits)"
             ) from e
     return keys
-
-
-def micro_units(amount: int) -> str:
-    """An amount of µ as whole units with six decimals (display only)."""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{abs(amount) // 1_000_000}.{abs(amount) % 1_000_000:06d}"
 
 
 @command.command()
@@ -220,9 +226,7 @@ def history(ctx: CliContext, account: str, as_json: bool) -> None:
         echo_json([entry.to_dict() for entry in entries])
         return
     for e in entries:
-        sign = "+" if e.kind == "mint" else "-"
-        click.echo(f"{e.seq:>8}  {e.body()['ts']}  {sign}{micro_units(e.amount_micro)} {e.token}  "
-                   f"{e.reason}  {e.settlement_id}")  # fmt: skip
+        click.echo(f"{e.seq:>8}  {e.body()['ts']}  {describe_entry(e)}")
 
 
 @command.command()
@@ -383,3 +387,72 @@ def correct(
         return
     burned = f"{micro_units(entry.amount_micro)} {entry.token}"
     click.echo(f"entry {entry.seq}: burn {burned} from {entry.account} correcting entry {seq}")
+
+
+@command.command()
+@click.option("--coop", "coop_id", help="Operator transfer: from this co-op's treasury (treasury@COOP).")
+@click.option("--to", "to_account", help="Operator transfer: the receiving member.")
+@click.option("--token", type=click.Choice(["GRN", "RCY"]), help="Operator transfer: the token.")
+@click.option("--amount", "amount_micro", type=TOKEN_AMOUNT, help="Operator transfer: amount, e.g. 2.5.")
+@click.option("--nonce", help="Operator transfer: a request id (32-64 hex); the same nonce never pays twice.")
+@click.option("--request", "request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A member's signed transfer request (circulo member sign-transfer).")  # fmt: skip
+@key_option
+@json_option
+@pass_cli
+@one_line_errors
+def transfer(
+    ctx: CliContext,
+    coop_id: str | None,
+    to_account: str | None,
+    token: str | None,
+    amount_micro: int | None,
+    nonce: str | None,
+    request_file: Path | None,
+    signing_key_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Move tokens: a member's signed --request, or the operator's from a co-op's treasury."""
+    settings = ledger_settings(ctx, signing_key_path=signing_key_path)
+    setup_logging(ctx)
+    operator = moves.operator(load_signer(settings.signing_key_path))
+    with database(settings) as conn:
+        journal.ensure_signer_matches(conn, operator.signer)
+        if request_file is not None:
+            if any(v is not None for v in (coop_id, to_account, token, amount_micro, nonce)):
+                raise InvalidRequest("--request carries the whole transfer: give no other transfer option")
+            settlement = moves.submit_request(conn, moves.read_signed_transfer(request_file), operator)
+        else:
+            settlement = moves.treasury_transfer(
+                conn, operator, coop_id=coop_id, to_account=to_account, token=token,
+                amount_micro=amount_micro, nonce=nonce,
+            )  # fmt: skip
+    report_move(settlement, as_json)
+
+
+def report_move(settlement: Settlement, as_json: bool) -> None:
+    """Print what a move appended."""
+    if as_json:
+        entries = [{k: v for k, v in vars(e).items() if k != "sources"} for e in settlement.entries]
+        echo_json({"settlement_id": settlement.settlement_id, "entries": entries})
+        return
+    for entry in settlement.entries:
+        sign = "+" if entry.kind == "mint" else "-"
+        click.echo(f"{sign}{micro_units(entry.amount_micro)} {entry.token}  {entry.account}  {entry.reason}")
+    click.echo(f"settled {settlement.settlement_id}")
+
+
+@command.command()
+@json_option
+@pass_cli
+@one_line_errors
+def genesis(ctx: CliContext, as_json: bool) -> None:
+    """The ledger's genesis hash (entry 1's hash): signed requests name the ledger by it."""
+    with database(ledger_settings(ctx)) as conn:
+        value = journal.genesis_hash(conn)
+    if value is None:
+        raise NotFound("the ledger has no entries yet")
+    if as_json:
+        echo_json({"genesis": value})
+    else:
+        click.echo(value)

@@ -7,15 +7,19 @@ Passwords are shown once (or written to 0600 bundle files) and never logged.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 
-from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli
+from circulo.cli.common import TOKEN_AMOUNT, CliContext, echo_json, one_line_errors, pass_cli
+from circulo.ledger.keys import load_signer
+from circulo.ledger.requests import TransferRequest, new_nonce, sign_transfer
 from circulo.logs import configure_logging
 from circulo.registry import commissioning, devices, members, render, service_accounts
 from circulo.registry.bundle import IssuedCredentials, build_bundle, qr_text, write_bundle
@@ -99,7 +103,7 @@ def coop_list(ctx: CliContext, as_json: bool) -> None:
 # --- members ----------------------------------------------------------------------------------
 @click.group(name="member")
 def member() -> None:
-    """Members of co-ops and their shares: add, set-shares, list."""
+    """Members of co-ops and their shares: add, set-shares, list; sign-transfer (offline)."""
 
 
 @member.command(name="add")
@@ -147,6 +151,49 @@ def member_list(ctx: CliContext, coop_id: str | None, as_json: bool) -> None:
         echo_json([vars(m) for m in found])
     else:
         _lines(render.member_rows(found))
+
+
+@member.command(name="sign-transfer")
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The member's own Ed25519 private key (PEM); it stays here.")  # fmt: skip
+@click.option(
+    "--ledger", "genesis", required=True, help="The ledger's genesis hash (circulo ledger genesis)."
+)
+@click.option("--coop", "coop_id", required=True)
+@click.option("--from", "from_account", required=True, help="The member's own account.")
+@click.option("--to", "to_account", required=True, help="The receiving member (or treasury@COOP).")
+@click.option("--token", type=click.Choice(["GRN", "RCY"]), required=True)
+@click.option("--amount", "amount_micro", type=TOKEN_AMOUNT, required=True, help="e.g. 2.5")
+@click.option("--valid-for", "valid_h", type=click.IntRange(1, 24 * 31), default=24, show_default=True,
+              help="Hours until the request expires.")  # fmt: skip
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default stdout)."
+)
+@one_line_errors
+def member_sign_transfer(
+    key_path: Path,
+    genesis: str,
+    coop_id: str,
+    from_account: str,
+    to_account: str,
+    token: str,
+    amount_micro: int,
+    valid_h: int,
+    output: Path | None,
+) -> None:
+    """Sign a transfer request offline with the member's key; the operator submits the file."""
+    request = TransferRequest(
+        ledger=genesis.strip().lower(), coop=coop_id, from_account=from_account, to_account=to_account,
+        token="GRN" if token == "GRN" else "RCY", amount_micro=amount_micro, nonce=new_nonce(),
+        expires=datetime.now(UTC) + timedelta(hours=valid_h),
+    )  # fmt: skip
+    signed = sign_transfer(request, load_signer(key_path).private_key)
+    text = json.dumps(signed.to_dict(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"signed transfer request written to {output} (hand it to the co-op's operator)", err=True)
 
 
 # --- devices ----------------------------------------------------------------------------------

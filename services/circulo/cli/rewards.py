@@ -11,7 +11,7 @@ from typing import Any
 import click
 import psycopg
 
-from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli, setup_logging
+from circulo.cli.common import CliContext, echo_json, micro_units, one_line_errors, pass_cli, setup_logging
 from circulo.dashboards.rollups import refresh_rollups
 from circulo.errors import ConfigError, ServiceUnavailable
 from circulo.ledger.entries import format_ts
@@ -163,10 +163,9 @@ def flags(
     if not rows:
         click.echo("no flags")
     for row in rows:
-        excluded = (
-            f" ({row.excluded_micro / 1_000_000:.6f} {row.token} withheld)" if row.excluded_micro else ""
-        )
-        click.echo(f"{format_ts(row.ts)}  {row.flag:<18} {row.device_id:<16} {row.detail}{excluded}")
+        excluded = f" ({micro_units(row.excluded_micro)} {row.token} withheld)" if row.excluded_micro else ""
+        about = row.device_id or row.account
+        click.echo(f"{format_ts(row.ts)}  {row.flag:<18} {about:<16} {row.detail}{excluded}")
 
 
 @command.command()

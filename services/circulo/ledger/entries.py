@@ -1,10 +1,14 @@
-"""Ledger entries as pure data: validation, canonical encoding, hashes and ids (SPEC §5, §8).
+"""Ledger entries as pure data: validation, canonical encoding, hashes and ids (SPEC §5, §8, §13).
 
-An entry's *body* is every field except ``hash`` and ``sig``. Its hash is
-``SHA-256(bytes.fromhex(prev_hash) || JCS(body))`` with JCS = RFC 8785 (``rfc8785``); its
-signature is Ed25519 over the 32 hash bytes. Every number in an entry is an integer of at
-most 2^53 - 1 in magnitude, so the canonical encoding is exact and the same in every
-language. Nothing here touches a database, a file or the clock.
+An entry's *body* is every field except ``hash`` and ``sig`` — and, for an entry of format 1
+(written before ledger format 2), except ``format`` too, which such an entry was signed
+without. Its hash is ``SHA-256(bytes.fromhex(prev_hash) || JCS(body))`` with JCS = RFC 8785
+(``rfc8785``); its signature is Ed25519 over the 32 hash bytes. Every number in an entry is an
+integer of at most 2^53 - 1 in magnitude, so the canonical encoding is exact and the same in
+every language. Nothing here touches a database, a file or the clock.
+
+Format 2 (SPEC §13) adds kind ``record`` (``token`` null, ``amount_micro`` 0: the only entries
+that may) and the reasons of the kinds-and-reasons table :data:`REASONS_BY_KIND`.
 """
 
 from __future__ import annotations
@@ -20,27 +24,55 @@ import rfc8785
 
 from circulo.ledger.errors import InvalidEntry
 
-Kind = Literal["mint", "burn"]
+Kind = Literal["mint", "burn", "record"]
 Token = Literal["GRN", "RCY"]
-Reason = Literal["green.energy", "recycle.deposit", "repair", "correction"]
+# A reason is one of the table below; ``governance.*`` and ``certificate.*`` are families.
+Reason = str
 
 KINDS: tuple[str, ...] = get_args(Kind)
 TOKENS: tuple[str, ...] = get_args(Token)
-REASONS: tuple[str, ...] = get_args(Reason)
+
+FORMAT_1 = 1  # every entry written before the upgrade to ledger format 2
+FORMAT_2 = 2
+CURRENT_FORMAT = FORMAT_2
+FORMATS = (FORMAT_1, FORMAT_2)
+
+# SPEC §13, the kinds-and-reasons table. A record's reason is one of these or starts with
+# one of the RECORD_FAMILIES.
+REASONS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "mint": ("green.energy", "recycle.deposit", "repair", "transfer", "dividend", "floor"),
+    "burn": ("correction", "transfer", "dividend", "floor"),
+    "record": ("member.key",),
+}
+RECORD_FAMILIES = ("governance.", "certificate.")
+# What a format-1 entry may be: mints of the v1 rules and their corrections.
+FORMAT_1_REASONS: dict[str, tuple[str, ...]] = {
+    "mint": ("green.energy", "recycle.deposit", "repair"),
+    "burn": ("correction",),
+}
+# Only reward mints are corrected: a correction of a move's mint would destroy tokens that
+# left another account (a move is reversed by another move).
+CORRECTABLE_REASONS = FORMAT_1_REASONS["mint"]
+# Reasons that move tokens between accounts: their burns and mints balance per settlement.
+MOVE_REASONS = ("transfer", "dividend", "floor")
+REASONS: tuple[str, ...] = tuple(dict.fromkeys(r for rs in REASONS_BY_KIND.values() for r in rs))
 
 GENESIS_PREV_HASH = "0" * 64
 MAX_SAFE_INT = 2**53 - 1
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-# Every field of an entry in export order; the body is all of them but ``hash`` and ``sig``.
+# Every field of an entry in export order; the body is all of them but ``hash`` and ``sig``
+# (and, in format 1, ``format``).
 BODY_FIELDS = (
     "seq", "ts", "kind", "token", "account", "amount_micro", "reason", "settlement_id",
-    "sources", "policy", "idempotency_key", "key_id", "prev_hash", "corrects_seq",
+    "sources", "policy", "idempotency_key", "key_id", "prev_hash", "corrects_seq", "format",
 )  # fmt: skip
+FORMAT_1_FIELDS = BODY_FIELDS[:-1]
 ENTRY_FIELDS = (*BODY_FIELDS, "hash", "sig")
 UNSIGNED_FIELDS = ("hash", "sig")
 
 ACCOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,127}")
 LABEL_RE = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,199}")  # settlement ids, policy versions
+RECORD_REASON_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
@@ -159,14 +191,15 @@ def normalise_sources(sources: Any) -> list[dict[str, JsonValue]]:
 
 @dataclass(frozen=True)
 class NewEntry:
-    """An entry the rewards engine (or a correction) asks the journal to append.
+    """An entry the rewards engine (or an operator's command) asks the journal to append.
 
-    A mint has no ``corrects_seq`` and a reason other than ``correction``; a burn is a
-    correction: reason ``correction`` and the ``seq`` of the entry it reverses.
+    Its kind and reason follow :data:`REASONS_BY_KIND`: a ``correction`` burn names the entry
+    it reverses in ``corrects_seq`` (nothing else does); a ``record`` has no token and an
+    amount of 0. New entries are always of :data:`CURRENT_FORMAT`.
     """
 
     kind: Kind
-    token: Token
+    token: Token | None
     account: str
     amount_micro: int
     reason: Reason
@@ -185,13 +218,12 @@ class NewEntry:
 
 
 def check_new_entry(entry: NewEntry) -> None:
-    """Raise InvalidEntry naming the first field of ``entry`` that breaks SPEC §5/§8."""
+    """Raise InvalidEntry naming the first field of ``entry`` that breaks SPEC §5/§8/§13."""
     check_choice("kind", entry.kind, KINDS)
-    check_choice("token", entry.token, TOKENS)
-    check_choice("reason", entry.reason, REASONS)
+    check_kind_and_reason(entry.kind, entry.reason, CURRENT_FORMAT)
     if not isinstance(entry.account, str) or not ACCOUNT_RE.fullmatch(entry.account):
         raise InvalidEntry(f"account {entry.account!r} is not a valid account id")
-    check_amount(entry.amount_micro)
+    check_token_and_amount(entry.kind, entry.token, entry.amount_micro)
     check_label("settlement_id", entry.settlement_id)
     check_label("policy", entry.policy)
     normalise_sources(entry.sources)
@@ -202,6 +234,36 @@ def check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
     """``value`` is one of ``choices``."""
     if value not in choices:
         raise InvalidEntry(f"{field} {value!r} is not one of {', '.join(choices)}")
+
+
+def check_kind_and_reason(kind: str, reason: object, entry_format: int) -> None:
+    """The reason is one the kinds-and-reasons table allows for the kind, in this format."""
+    if not isinstance(reason, str):
+        raise InvalidEntry(f"reason {reason!r} is not a string")
+    if entry_format == FORMAT_1:
+        allowed = FORMAT_1_REASONS.get(kind)
+        if allowed is None:
+            raise InvalidEntry(f"kind {kind!r} does not exist in format 1")
+        check_choice("reason", reason, allowed)
+        return
+    if kind == "record" and reason.startswith(RECORD_FAMILIES):
+        if not RECORD_REASON_RE.fullmatch(reason):
+            raise InvalidEntry(f"record reason {reason!r} is not a dotted lowercase name")
+        return
+    if reason not in REASONS_BY_KIND[kind]:
+        families = " or ".join(f"{f}*" for f in RECORD_FAMILIES) if kind == "record" else ""
+        choices = ", ".join(REASONS_BY_KIND[kind]) + (f", {families}" if families else "")
+        raise InvalidEntry(f"reason {reason!r} is not one of a {kind}'s reasons ({choices})")
+
+
+def check_token_and_amount(kind: str, token: object, amount: object) -> None:
+    """A record has no token and amount 0; a mint or burn a token and 1 ≤ amount ≤ 2^53 - 1."""
+    if kind == "record":
+        if token is not None or type(amount) is not int or amount != 0:
+            raise InvalidEntry("a record has token null and amount_micro 0")
+        return
+    check_choice("token", token, TOKENS)
+    check_amount(amount)
 
 
 def check_amount(amount: object) -> None:
@@ -217,15 +279,16 @@ def check_label(field: str, value: object) -> None:
 
 
 def check_correction_shape(kind: str, reason: str, corrects_seq: object) -> None:
-    """Burns are corrections naming the entry they reverse; mints are not."""
+    """A correction burn names the entry it reverses; no other entry names one."""
     if corrects_seq is not None and (
         not isinstance(corrects_seq, int) or isinstance(corrects_seq, bool) or corrects_seq < 1
     ):
         raise InvalidEntry(f"corrects_seq {corrects_seq!r} must be a positive integer")
-    if kind == "burn" and (reason != "correction" or corrects_seq is None):
-        raise InvalidEntry("a burn must have reason 'correction' and name the entry it corrects")
-    if kind == "mint" and (reason == "correction" or corrects_seq is not None):
-        raise InvalidEntry("a mint cannot be a correction")
+    is_correction = kind == "burn" and reason == "correction"
+    if is_correction and corrects_seq is None:
+        raise InvalidEntry("a correction must name the entry it corrects (corrects_seq)")
+    if not is_correction and corrects_seq is not None:
+        raise InvalidEntry(f"a {kind} with reason {reason!r} cannot name an entry it corrects")
 
 
 def entry_body(entry: NewEntry, *, seq: int, ts: datetime, key_id: str, prev_hash: str) -> dict[str, Any]:
@@ -245,12 +308,28 @@ def entry_body(entry: NewEntry, *, seq: int, ts: datetime, key_id: str, prev_has
         "key_id": key_id,
         "prev_hash": prev_hash,
         "corrects_seq": entry.corrects_seq,
+        "format": CURRENT_FORMAT,
     }
 
 
 def entry_hash(prev_hash_hex: str, body: Mapping[str, Any]) -> str:
     """``SHA-256(bytes.fromhex(prev_hash) || JCS(body))`` as lowercase hex."""
     return sha256_hex(bytes.fromhex(prev_hash_hex) + canonical_json(body))
+
+
+def entry_format(entry: Mapping[str, Any]) -> Any:
+    """The format an export-form entry declares (an entry without ``format`` is of format 1)."""
+    return entry.get("format", FORMAT_1)
+
+
+def signed_body(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What was hashed and signed of an export-form entry of a known format.
+
+    Format 2: every field but ``hash`` and ``sig``. Format 1: also without ``format``, which
+    such entries were signed without (an export adds ``format: 1`` so every line says it).
+    """
+    dropped = (*UNSIGNED_FIELDS, "format") if entry_format(entry) == FORMAT_1 else UNSIGNED_FIELDS
+    return {name: value for name, value in entry.items() if name not in dropped}
 
 
 @dataclass(frozen=True)
@@ -260,7 +339,7 @@ class LedgerEntry:
     seq: int
     ts: datetime
     kind: Kind
-    token: Token
+    token: Token | None
     account: str
     amount_micro: int
     reason: Reason
@@ -273,17 +352,24 @@ class LedgerEntry:
     hash: str
     sig: str
     corrects_seq: int | None = None
+    format: int = CURRENT_FORMAT
 
     def body(self) -> dict[str, Any]:
-        """The hashed part (SPEC §8): every field but ``hash`` and ``sig``."""
-        values = {name: getattr(self, name) for name in BODY_FIELDS}
+        """The hashed part (SPEC §8): every field but ``hash`` and ``sig`` (format 1: and ``format``)."""
+        names = FORMAT_1_FIELDS if self.format == FORMAT_1 else BODY_FIELDS
+        values = {name: getattr(self, name) for name in names}
         values["ts"] = format_ts(self.ts)
         values["sources"] = [dict(source) for source in self.sources]
         return values
 
     def to_dict(self) -> dict[str, Any]:
-        """The export form: one JSON object with exactly the SPEC §8 field names."""
-        return {**self.body(), "hash": self.hash, "sig": self.sig}
+        """The export form: the SPEC §8 field names, ``format`` always stated, hash and sig."""
+        return {**self.body(), "format": self.format, "hash": self.hash, "sig": self.sig}
+
+    @property
+    def signed_micro(self) -> int:
+        """What the entry does to its account's balance: + for a mint, − for a burn, 0 for a record."""
+        return {"mint": self.amount_micro, "burn": -self.amount_micro}.get(self.kind, 0)
 
 
 def seal_entry(entry: NewEntry, *, seq: int, ts: datetime, prev_hash: str, signer: SignsBytes) -> LedgerEntry:
@@ -299,12 +385,14 @@ def entry_from_body(body: Mapping[str, Any], digest: str, signature: str) -> Led
     values = {name: body[name] for name in BODY_FIELDS if name in body}
     values["ts"] = parse_ts(body["ts"])
     values["sources"] = tuple(body["sources"])
+    values["format"] = body.get("format", FORMAT_1)
     return LedgerEntry(**values, hash=digest, sig=signature)
 
 
 def entry_from_dict(data: Mapping[str, Any]) -> LedgerEntry:
     """A :class:`LedgerEntry` from its export form (no verification; see :mod:`verify`)."""
-    missing = [name for name in ENTRY_FIELDS if name not in data and name != "corrects_seq"]
+    optional = ("corrects_seq", "format")
+    missing = [name for name in ENTRY_FIELDS if name not in data and name not in optional]
     if missing:
         raise InvalidEntry(f"entry {data.get('seq')!r} lacks {', '.join(missing)}")
     return entry_from_body(data, data["hash"], data["sig"])

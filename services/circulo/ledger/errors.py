@@ -27,3 +27,23 @@ class InvalidProof(CirculoError):
     """A proof or checkpoint document is malformed (as opposed to well-formed but false)."""
 
     exit_code = 2
+
+
+class InsufficientFunds(Conflict):
+    """A burn would take an account below zero; nothing was written.
+
+    Carries the account, token, what it holds and what the burn needs, so the message names
+    the shortfall (e.g. a correction of a mint whose tokens were transferred on).
+    """
+
+    def __init__(self, account: str, token: str, held_micro: int, needed_micro: int, what: str) -> None:
+        shortfall = needed_micro - held_micro
+        super().__init__(
+            f"{what}: {account} holds {held_micro} µ{token}, {needed_micro} µ{token} are needed "
+            f"(shortfall {shortfall} µ{token})"
+        )
+        self.account = account
+        self.token = token
+        self.held_micro = held_micro
+        self.needed_micro = needed_micro
+        self.shortfall_micro = shortfall

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from circulo.errors import NotFound
 from circulo.ledger import queries
 from circulo.ledger.entries import (
+    CORRECTABLE_REASONS,
     LedgerEntry,
     NewEntry,
     SignsBytes,
@@ -27,7 +28,7 @@ from circulo.ledger.entries import (
     normalise_sources,
     seal_entry,
 )
-from circulo.ledger.errors import DuplicateEntry, InvalidEntry, KeyMismatch
+from circulo.ledger.errors import DuplicateEntry, InsufficientFunds, InvalidEntry, KeyMismatch
 from circulo.ledger.keys import Signer
 
 PAGE_SIZE = 2000
@@ -118,6 +119,7 @@ def append_entries(
     for entry in entries:
         if entry.corrects_seq is not None:
             check_correction_target(conn, entry)
+    check_funds(conn, entries)
     sealed = seal_all(entries, head, ts, signer)
     insert_entries(conn, sealed)
     add_to_balances(conn, sealed)
@@ -184,11 +186,44 @@ def check_correction_target(conn: psycopg.Connection, entry: NewEntry) -> None:
     target = entry_by_seq(conn, entry.corrects_seq or 0)
     if target.kind != "mint" or (target.account, target.token) != (entry.account, entry.token):
         raise InvalidEntry(f"entry {target.seq} is not a {entry.token} mint of {entry.account}")
+    if target.reason not in CORRECTABLE_REASONS:
+        raise InvalidEntry(
+            f"entry {target.seq} is a {target.reason} mint: a move is reversed by another move, not corrected"
+        )
     if entry.amount_micro > target.amount_micro:
         raise InvalidEntry(f"a correction of entry {target.seq} cannot exceed its {target.amount_micro} µ")
     corrected = conn.execute(queries.CORRECTION_OF, (target.seq,)).fetchone()
     if corrected is not None:
         raise DuplicateEntry(f"entry {target.seq} was already corrected by entry {corrected[0]}")
+
+
+def check_funds(conn: psycopg.Connection, entries: Sequence[NewEntry]) -> None:
+    """No burn may take an account below zero (checked in order, under the head lock).
+
+    Every append holds the head lock, so the balances read here cannot move before this
+    transaction commits: two transfers racing for the last tokens serialise, and the second
+    sees what the first left. The ``ledger_balance`` CHECK (amount ≥ 0) is the last guard.
+    """
+    moving = [(e.account, e.token) for e in entries if e.kind == "burn" and e.token is not None]
+    if not moving:
+        return
+    rows = conn.execute(queries.BALANCES_OF, ([a for a, _ in moving], [t for _, t in moving])).fetchall()
+    held: dict[tuple[str, str], int] = {(account, token): amount for account, token, amount in rows}
+    for entry in entries:
+        if entry.token is None or entry.kind == "record":
+            continue
+        key = (entry.account, entry.token)
+        before = held.get(key, 0)
+        if entry.kind == "burn" and entry.amount_micro > before:
+            raise InsufficientFunds(entry.account, entry.token, before, entry.amount_micro, burn_label(entry))
+        held[key] = before + (entry.amount_micro if entry.kind == "mint" else -entry.amount_micro)
+
+
+def burn_label(entry: NewEntry) -> str:
+    """How an error names the burn it refuses."""
+    if entry.reason == "correction":
+        return f"the correction of entry {entry.corrects_seq} is refused"
+    return f"the {entry.reason} {entry.settlement_id} is refused"
 
 
 def seal_all(entries: Sequence[NewEntry], head: Head, ts: datetime, signer: SignsBytes) -> list[LedgerEntry]:
@@ -218,7 +253,7 @@ def entry_row(entry: LedgerEntry) -> tuple[Any, ...]:
     return (
         entry.seq, entry.ts, entry.kind, entry.token, entry.account, entry.amount_micro, entry.reason,
         entry.settlement_id, Jsonb(normalise_sources(entry.sources)), entry.policy, entry.idempotency_key,
-        entry.key_id, entry.prev_hash, entry.hash, entry.sig, entry.corrects_seq,
+        entry.key_id, entry.prev_hash, entry.hash, entry.sig, entry.corrects_seq, entry.format,
     )  # fmt: skip
 
 
@@ -226,25 +261,29 @@ def add_to_balances(conn: psycopg.Connection, sealed: Sequence[LedgerEntry]) -> 
     """Move the balances by the entries' mints and burns, one upsert per account and token."""
     deltas: dict[tuple[str, str], int] = defaultdict(int)
     for entry in sealed:
-        deltas[(entry.account, entry.token)] += (
-            entry.amount_micro if entry.kind == "mint" else -entry.amount_micro
-        )
+        if entry.token is not None:
+            deltas[(entry.account, entry.token)] += entry.signed_micro
+    if not deltas:
+        return
     last_seq = sealed[-1].seq
+    moves = sorted(deltas.items())
     with conn.cursor() as cur:
-        cur.executemany(
-            queries.ADD_TO_BALANCE,
-            [(account, token, delta, last_seq) for (account, token), delta in sorted(deltas.items())],
-        )
+        up = [(account, token, delta, last_seq) for (account, token), delta in moves if delta >= 0]
+        down = [(delta, last_seq, account, token) for (account, token), delta in moves if delta < 0]
+        if up:
+            cur.executemany(queries.ADD_TO_BALANCE, up)
+        if down:
+            cur.executemany(queries.SUBTRACT_FROM_BALANCE, down)
 
 
 def entry_from_row(row: Sequence[Any]) -> LedgerEntry:
     """A :class:`LedgerEntry` from a ``queries.ENTRY_COLUMNS`` row."""
     (seq, ts, kind, token, account, amount, reason, settlement_id, sources, policy, key, kid, prev_hash,
-     digest, sig, corrects_seq) = row  # fmt: skip
+     digest, sig, corrects_seq, entry_format) = row  # fmt: skip
     return LedgerEntry(
         seq=seq, ts=ts, kind=kind, token=token, account=account, amount_micro=amount, reason=reason,
         settlement_id=settlement_id, sources=tuple(sources), policy=policy, idempotency_key=key, key_id=kid,
-        prev_hash=prev_hash, hash=digest, sig=sig, corrects_seq=corrects_seq,
+        prev_hash=prev_hash, hash=digest, sig=sig, corrects_seq=corrects_seq, format=entry_format,
     )  # fmt: skip
 
 
@@ -276,6 +315,12 @@ def history(conn: psycopg.Connection, account: str) -> list[LedgerEntry]:
 def balances(conn: psycopg.Connection) -> list[Balance]:
     """Mints minus burns per account and token, from the balances kept in step with the journal."""
     return [Balance(*row) for row in conn.execute(queries.BALANCES)]
+
+
+def genesis_hash(conn: psycopg.Connection) -> str | None:
+    """The hash of entry 1: names this ledger in signed requests (None while it is empty)."""
+    row = conn.execute(queries.GENESIS_HASH).fetchone()
+    return None if row is None else str(row[0])
 
 
 def public_keys(conn: psycopg.Connection) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 ENTRY_COLUMNS = (
     "seq, ts, kind, token, account, amount_micro, reason, settlement_id, sources, policy, "
-    "idempotency_key, key_id, prev_hash, hash, sig, corrects_seq"
+    "idempotency_key, key_id, prev_hash, hash, sig, corrects_seq, format"
 )
 
 LOCK_HEAD = "SELECT seq, hash, key_id FROM ledger_head WHERE singleton FOR UPDATE"
@@ -13,7 +13,7 @@ MOVE_HEAD = "UPDATE ledger_head SET seq = %s, hash = %s, key_id = %s, updated_at
 
 INSERT_ENTRY = (
     f"INSERT INTO ledger_entry ({ENTRY_COLUMNS}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 ENTRIES_AFTER = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE seq > %s ORDER BY seq LIMIT %s"
 ENTRY_BY_SEQ = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE seq = %s"
@@ -26,7 +26,18 @@ ADD_TO_BALANCE = (
     "ON CONFLICT (account, token) DO UPDATE "
     "SET amount_micro = ledger_balance.amount_micro + EXCLUDED.amount_micro, last_seq = EXCLUDED.last_seq"
 )
+# A burn only ever lowers a balance that exists (the journal checked it covers the burn); an
+# upsert would check the never-negative constraint on the negative row it proposes.
+SUBTRACT_FROM_BALANCE = """
+UPDATE ledger_balance SET amount_micro = amount_micro + %s, last_seq = %s WHERE account = %s AND token = %s
+"""
 BALANCES = "SELECT account, token, amount_micro FROM ledger_balance ORDER BY account, token"
+# Under the head lock (every append holds it), a balance read here cannot change before commit.
+BALANCES_OF = (
+    "SELECT account, token, amount_micro FROM ledger_balance "
+    "WHERE (account, token) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+)
+GENESIS_HASH = "SELECT hash FROM ledger_entry WHERE seq = 1"
 
 REGISTER_KEY = (
     "INSERT INTO ledger_signing_key (key_id, public_key) VALUES (%s, %s) ON CONFLICT (key_id) DO NOTHING"

@@ -1,9 +1,11 @@
 """Verify a Circulo ledger export with no database: python standalone_verify.py EXPORT KEY_HEX [KEY_HEX ...].
 
-Needs only Python 3.11+, ``cryptography`` and ``rfc8785``. Checks every entry's seq, link,
-hash (SHA-256 of prev_hash bytes and the JCS of the entry without hash and sig) and
-Ed25519 signature under the public keys given, then the trailer's signed checkpoint
-against the RFC 6962 Merkle root of the entries it covers. Prints OK or the first bad entry.
+Needs only Python 3.11+, ``cryptography`` and ``rfc8785``. Checks every entry's format (1 or 2;
+any other is "unsupported format"), seq, link, hash (SHA-256 of prev_hash bytes and the JCS of
+the entry without hash and sig — and, in format 1, without format) and Ed25519 signature under
+the public keys given; that no burn overdraws an account and every move (transfer, dividend,
+floor) burns what it mints; then the trailer's signed checkpoint against the RFC 6962 Merkle
+root of the entries it covers. Prints OK or the first problem.
 """
 
 import hashlib
@@ -14,6 +16,9 @@ from typing import Any
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+FORMATS = (1, 2)
+MOVES = ("transfer", "dividend", "floor")
 
 
 def merkle_root(hashes: list[bytes]) -> bytes:
@@ -36,7 +41,11 @@ def entry_problem(
     entry: dict[str, Any], seq: int, prev: str, keys: dict[str, Ed25519PublicKey]
 ) -> str | None:
     """What is wrong with the entry at position ``seq`` after hash ``prev``, or None."""
-    body = {name: value for name, value in entry.items() if name not in ("hash", "sig")}
+    fmt = entry.get("format", 1)
+    if type(fmt) is not int or fmt not in FORMATS:  # true == 1 in Python: not a format
+        return f"unsupported format {fmt!r}"
+    unsigned = ("hash", "sig", "format") if fmt == 1 else ("hash", "sig")
+    body = {name: value for name, value in entry.items() if name not in unsigned}
     digest = hashlib.sha256(bytes.fromhex(prev) + rfc8785.dumps(body)).hexdigest()
     if entry["seq"] != seq:
         return f"missing or out of order (found seq {entry['seq']})"
@@ -49,21 +58,57 @@ def entry_problem(
     return None
 
 
+def move_balance(
+    entry: dict[str, Any], balances: dict[tuple[str, str], int], moves: dict[str, int]
+) -> str | None:
+    """Apply a mint or burn to the balances (and its move's net); a burn may not overdraw."""
+    if entry["kind"] == "record":
+        return None
+    key, amount = (entry["account"], entry["token"]), entry["amount_micro"]
+    sign = 1 if entry["kind"] == "mint" else -1
+    if sign < 0 and balances.get(key, 0) < amount:
+        return f"overdrawn: {key[0]} holds {balances.get(key, 0)} µ{key[1]}, burns {amount}"
+    balances[key] = balances.get(key, 0) + sign * amount
+    if entry["reason"] in MOVES:
+        moves[entry["settlement_id"]] = moves.get(entry["settlement_id"], 0) + sign * amount
+    return None
+
+
+def strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects may not repeat a key (two readers could disagree on what was signed)."""
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise ValueError("an object repeats a key")
+    return dict(pairs)
+
+
+def refuse(text: str) -> Any:
+    """No decimal numbers, NaN or Infinity anywhere in an export."""
+    raise ValueError(f"{text} is not an integer")
+
+
 def verify(lines: list[str], public_keys_hex: list[str]) -> str:
-    """'OK ...' or 'FAIL entry N: why'. parse_float=int makes any decimal number an error."""
+    """'OK ...' or 'FAIL entry N: why'; any decimal number, NaN or repeated key is an error."""
     keys = {}
     for key_hex in public_keys_hex:
         key_bytes = bytes.fromhex(key_hex)
         keys[hashlib.sha256(key_bytes).hexdigest()[:16]] = Ed25519PublicKey.from_public_bytes(key_bytes)
-    *entries, trailer = [json.loads(line, parse_float=int) for line in lines if line.strip()]
+    decoder = json.JSONDecoder(parse_float=refuse, parse_constant=refuse, object_pairs_hook=strict_object)
+    *entries, trailer = [decoder.decode(line) for line in lines if line.strip()]
     prev, hashes = "0" * 64, []
+    balances: dict[tuple[str, str], int] = {}
+    moves: dict[str, int] = {}
     for seq, entry in enumerate(entries, start=1):
-        problem = entry_problem(entry, seq, prev, keys)
+        problem = entry_problem(entry, seq, prev, keys) or move_balance(entry, balances, moves)
         if problem:
             return f"FAIL entry {seq}: {problem}"
         prev = entry["hash"]
         hashes.append(bytes.fromhex(prev))
+    unbalanced = [settlement for settlement, net in moves.items() if net != 0]
+    if unbalanced:
+        return f"FAIL move {unbalanced[0]}: burns and mints differ"
     cp = trailer["checkpoint"]
+    if cp is None:
+        return "FAIL checkpoint: the export has none (no checkpoint was ever signed)"
     if not signed(
         keys.get(cp["key_id"]), cp["sig"], rfc8785.dumps({k: cp[k] for k in ("size", "root", "ts")})
     ):

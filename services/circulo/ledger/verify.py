@@ -1,12 +1,15 @@
 """Verify a ledger from its entries alone (database rows or an export), naming the first bad one.
 
-Per entry, in ``seq`` order: the fields have their SPEC §8 form, ``seq`` follows its
+Per entry, in ``seq`` order: its ``format`` is one this verifier knows (else "unsupported
+format", never "malformed"), the fields have their SPEC §8/§13 form, ``seq`` follows its
 predecessor without a gap, ``prev_hash`` is the predecessor's ``hash`` (64 zeros for the
 first), ``hash`` is SHA-256(prev_hash || JCS(body)), the ``key_id`` is a known key, ``sig`` is
-its Ed25519 signature of the hash, the idempotency key is the one its fields imply, and a
-correction reverses an earlier mint of the same account and token at most once. The chain
-check stops at the first bad entry: what follows it cannot be trusted to mean anything.
-Checkpoints are checked against the Merkle root of the entries they cover.
+its Ed25519 signature of the hash, the idempotency key is the one its fields imply, a
+correction reverses an earlier reward mint of the same account and token at most once, and
+no burn takes an account below zero. The chain check stops at the first bad entry: what
+follows it cannot be trusted to mean anything. Then, over the whole chain, every move
+(transfer, dividend, floor) burns exactly what it mints. Checkpoints are checked against the
+Merkle root of the entries they cover.
 """
 
 from __future__ import annotations
@@ -21,26 +24,36 @@ from circulo.ledger.checkpoint import Checkpoint, checkpoint_signature_holds
 from circulo.ledger.entries import (
     ACCOUNT_RE,
     BODY_FIELDS,
+    CORRECTABLE_REASONS,
+    FORMAT_1,
+    FORMAT_1_FIELDS,
+    FORMAT_2,
+    FORMATS,
     GENESIS_PREV_HASH,
     HASH_RE,
     KEY_ID_RE,
     KINDS,
-    REASONS,
+    MOVE_REASONS,
     SIG_RE,
-    TOKENS,
     UNSIGNED_FIELDS,
-    check_amount,
+    check_choice,
     check_correction_shape,
+    check_kind_and_reason,
     check_label,
+    check_token_and_amount,
+    entry_format,
     entry_hash,
     idempotency_key,
     json_safe,
     key_id,
     normalise_sources,
     parse_ts,
+    sha256_hex,
+    signed_body,
 )
 from circulo.ledger.errors import InvalidEntry
 from circulo.ledger.keys import signature_holds
+from circulo.ledger.requests import TRANSFER_DOMAIN, domain_message
 
 BalanceKey = tuple[str, str]  # (account, token)
 
@@ -103,8 +116,10 @@ class ChainVerifier:
         self.prev_key_id: str | None = None
         self.leaf_hashes: list[bytes] = []
         self.balances: dict[BalanceKey, int] = defaultdict(int)
-        self.mints: dict[int, tuple[str, str, int]] = {}
+        self.mints: dict[int, tuple[str, str, int, str]] = {}
         self.corrected: set[int] = set()
+        self.moves: dict[str, MoveTally] = {}
+        self.newest_format = FORMAT_1
         self.failure: Finding | None = None
 
     @property
@@ -131,7 +146,15 @@ class ChainVerifier:
         return Finding(seq, *problem) if problem is not None else None
 
     def check_form(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
-        """Every field present with its SPEC §8 form (no floats, lowercase hex, known values)."""
+        """A known format, then every field present with its SPEC §8 form (no floats, lowercase hex)."""
+        if not isinstance(entry, Mapping):  # an export line may be any JSON value
+            return "malformed", "an entry is a JSON object"  # type: ignore[unreachable]
+        declared = entry_format(entry)
+        if type(declared) is not int or declared not in FORMATS:
+            known = ", ".join(str(f) for f in FORMATS)
+            return "unsupported format", f"format {declared!r} (this verifier knows formats {known})"
+        if declared < self.newest_format:
+            return "format regression", f"a format-{declared} entry after a format-{self.newest_format} one"
         try:
             check_entry_form(entry)
         except InvalidEntry as e:
@@ -150,8 +173,7 @@ class ChainVerifier:
 
     def check_hash(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
         """The stored hash is SHA-256(prev_hash || JCS(body))."""
-        body = {name: value for name, value in entry.items() if name not in UNSIGNED_FIELDS}
-        computed = entry_hash(entry["prev_hash"], body)
+        computed = entry_hash(entry["prev_hash"], signed_body(entry))
         if computed != entry["hash"]:
             return "hash mismatch", f"stored {entry['hash']}, computed {computed}"
         return None
@@ -173,18 +195,33 @@ class ChainVerifier:
         return None
 
     def check_meaning(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
-        """The idempotency key matches its fields; a correction reverses an earlier mint once."""
+        """The idempotency key matches; a correction reverses a reward mint once; no overdraft."""
         expected = idempotency_key(entry["reason"], entry["settlement_id"], entry["account"])
         if entry["idempotency_key"] != expected:
             return "bad idempotency key", f"expected {expected}"
         target = entry.get("corrects_seq")
-        if target is None:
-            return None
+        problem = None if target is None else self.correction_problem(entry, target)
+        if problem is None and entry["reason"] == "transfer":
+            problem = transfer_problem(entry)
+        if problem is None and entry["kind"] == "burn":
+            held = self.balances.get((entry["account"], entry["token"]), 0)
+            if entry["amount_micro"] > held:
+                detail = f"{entry['account']} holds {held} µ{entry['token']}, burns {entry['amount_micro']}"
+                problem = ("overdrawn", detail)
+        return problem
+
+    def correction_problem(self, entry: Mapping[str, Any], target: int) -> tuple[str, str] | None:
+        """A correction reverses an earlier reward mint of this account and token, once, at most in full."""
         mint = self.mints.get(target)
-        if mint is None or mint[:2] != (entry["account"], entry["token"]) or entry["amount_micro"] > mint[2]:
+        if (
+            mint is None
+            or mint[:2] != (entry["account"], entry["token"])
+            or entry["amount_micro"] > mint[2]
+            or mint[3] not in CORRECTABLE_REASONS
+        ):
             return (
                 "bad correction",
-                f"entry {target} is no earlier mint of this account and token covering it",
+                f"entry {target} is no earlier reward mint of this account and token covering it",
             )
         if target in self.corrected:
             return "bad correction", f"entry {target} was already corrected"
@@ -192,19 +229,36 @@ class ChainVerifier:
 
     def accept(self, entry: Mapping[str, Any]) -> None:
         """Move the chain past a good entry."""
+        self.newest_format = max(self.newest_format, int(entry_format(entry)))
         self.prev_hash = entry["hash"]
         self.prev_key_id = entry["key_id"]
         self.leaf_hashes.append(merkle.leaf_hash(bytes.fromhex(entry["hash"])))
+        if entry["kind"] == "record":
+            return
         sign = 1 if entry["kind"] == "mint" else -1
         self.balances[(entry["account"], entry["token"])] += sign * entry["amount_micro"]
         if entry["kind"] == "mint":
-            self.mints[entry["seq"]] = (entry["account"], entry["token"], entry["amount_micro"])
+            mint = (entry["account"], entry["token"], entry["amount_micro"], entry["reason"])
+            self.mints[entry["seq"]] = mint
         elif entry.get("corrects_seq") is not None:
             self.corrected.add(entry["corrects_seq"])
+        if entry["reason"] in MOVE_REASONS:
+            tally = self.moves.setdefault(entry["settlement_id"], MoveTally(entry["reason"], entry["seq"]))
+            tally.add(entry["kind"], entry["account"], entry["token"], entry["amount_micro"])
+
+    def move_findings(self) -> list[Finding]:
+        """Every move burns exactly what it mints, in one token; a transfer between two accounts."""
+        findings = []
+        for settlement_id, tally in self.moves.items():
+            problem = tally.problem()
+            if problem is not None:
+                findings.append(Finding(tally.first_seq, "unbalanced move", f"{settlement_id}: {problem}"))
+        return findings
 
     def result(self, extra: Iterable[Finding] = ()) -> VerifyResult:
-        """The result so far, with the chain's failure (if any) first, then ``extra``."""
-        findings = ((self.failure,) if self.failure else ()) + tuple(extra)
+        """The result so far, with the chain's failure (if any) first, then moves, then ``extra``."""
+        moves = tuple(self.move_findings()) if self.failure is None else ()
+        findings = ((self.failure,) if self.failure else ()) + moves + tuple(extra)
         return VerifyResult(
             verified=len(self.leaf_hashes),
             head_hash=self.prev_hash,
@@ -214,22 +268,71 @@ class ChainVerifier:
         )
 
 
+@dataclass
+class MoveTally:
+    """What one move settlement (transfer, dividend, floor) burned and minted, per token."""
+
+    reason: str
+    first_seq: int
+    burned: dict[str, int] = field(default_factory=dict)
+    minted: dict[str, int] = field(default_factory=dict)
+    accounts: dict[str, set[str]] = field(default_factory=lambda: {"burn": set(), "mint": set()})
+    burns: int = 0
+
+    def add(self, kind: str, account: str, token: str, amount: int) -> None:
+        """Count one entry of the settlement."""
+        self.burns += kind == "burn"
+        side = self.burned if kind == "burn" else self.minted
+        side[token] = side.get(token, 0) + amount
+        self.accounts[kind].add(account)
+
+    def problem(self) -> str | None:
+        """Why the move does not balance, or None."""
+        if self.burned != self.minted:
+            return f"burns {self.burned} but mints {self.minted}"
+        if len(self.burned) != 1:
+            return "a move is in exactly one token"
+        burners, receivers = self.accounts["burn"], self.accounts["mint"]
+        if self.burns != 1 or burners & receivers:
+            return "a move is one burn from a payer who receives none of it"
+        if self.reason == "transfer" and len(receivers) != 1:
+            return "a transfer mints to exactly one other account"
+        return None
+
+
+def transfer_problem(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A transfer's source is the request it carries out: its hash names the settlement, its
+    parties and amount are the entry's (the member's signature is re-checked against the key the
+    ``member.key`` record registered, by whoever holds that record)."""
+    source = entry["sources"][0] if entry["sources"] else {}
+    document = source.get("request") if isinstance(source, Mapping) else None
+    if source.get("type") != "transfer_request" or not isinstance(document, Mapping):
+        return "bad transfer", "its first source is not the transfer_request it carries out"
+    digest = sha256_hex(domain_message(TRANSFER_DOMAIN, document))
+    if entry["settlement_id"] != f"transfer:{digest}":
+        return "bad transfer", f"the request hashes to {digest}, not the settlement id"
+    party = document.get("from") if entry["kind"] == "burn" else document.get("to")
+    wanted = (party, document.get("token"), document.get("amount_micro"))
+    if (entry["account"], entry["token"], entry["amount_micro"]) != wanted:
+        return "bad transfer", f"the entry does not carry out its request ({wanted})"
+    return None
+
+
 def check_entry_form(entry: Mapping[str, Any]) -> None:
     """Raise InvalidEntry naming the first field of an export-form entry that is malformed."""
-    if not isinstance(entry, Mapping):
-        raise InvalidEntry("an entry is a JSON object")
-    missing = [name for name in (*BODY_FIELDS, *UNSIGNED_FIELDS) if name not in entry]
+    entry_fmt = entry_format(entry)
+    required = FORMAT_1_FIELDS if entry_fmt == FORMAT_1 else BODY_FIELDS
+    missing = [name for name in (*required, *UNSIGNED_FIELDS) if name not in entry]
     if missing:
         raise InvalidEntry(f"missing fields: {', '.join(missing)}")
     if not isinstance(entry["seq"], int) or isinstance(entry["seq"], bool) or entry["seq"] < 1:
         raise InvalidEntry(f"seq {entry['seq']!r} is not a positive integer")
     parse_ts(entry["ts"])
-    for name, choices in (("kind", KINDS), ("token", TOKENS), ("reason", REASONS)):
-        if entry[name] not in choices:
-            raise InvalidEntry(f"{name} {entry[name]!r} is not one of {', '.join(choices)}")
+    check_choice("kind", entry["kind"], KINDS)
+    check_kind_and_reason(entry["kind"], entry["reason"], FORMAT_1 if entry_fmt == FORMAT_1 else FORMAT_2)
     if not isinstance(entry["account"], str) or not ACCOUNT_RE.fullmatch(entry["account"]):
         raise InvalidEntry(f"account {entry['account']!r} is not a valid account id")
-    check_amount(entry["amount_micro"])
+    check_token_and_amount(entry["kind"], entry["token"], entry["amount_micro"])
     check_label("settlement_id", entry["settlement_id"])
     check_label("policy", entry["policy"])
     normalise_sources(entry["sources"])

@@ -1,4 +1,4 @@
-"""One settlement cycle: green hours per co-op, then deposits, late deposits and repairs.
+"""One settlement cycle: green hours per co-op, then deposits, late deposits and repairs, then floors.
 
 Each settlement commits in its own transaction (:mod:`circulo.rewards.settlement`). A
 conflict (another engine settled the same sources) rolls that settlement back and ends
@@ -25,7 +25,7 @@ from circulo.errors import ConfigError, ServiceUnavailable
 from circulo.ledger.journal import ensure_signer_matches
 from circulo.ledger.keys import Signer, load_signer
 from circulo.logs import get_logger
-from circulo.rewards import deposits, green, repairs
+from circulo.rewards import deposits, green, moves, repairs
 from circulo.rewards.leader import Leadership
 from circulo.rewards.plans.deposits import ready_collections
 from circulo.rewards.policy import Policy, load_policy
@@ -36,6 +36,8 @@ from circulo.rewards.settlement import SettlementConflict
 from circulo.store.db import connect
 
 WORK_APPLICATION = "circulo-rewards"
+# Settlements that move tokens between accounts rather than mint new ones.
+MOVE_KINDS = frozenset({"transfer", "dividend", "floor"})
 
 log = get_logger("rewards.engine")
 
@@ -86,10 +88,11 @@ class CycleTally:
     conflicts: int = 0
 
     def add(self, settlement: Settlement) -> None:
-        """Count one committed settlement."""
+        """Count one committed settlement (a floor moves tokens: it mints nothing new)."""
         self.settlements[settlement.kind] += 1
-        self.mints[settlement.token] += len(settlement.entries)
-        self.minted_micro[settlement.token] += settlement.minted_micro
+        if settlement.kind not in MOVE_KINDS:
+            self.mints[settlement.token] += len(settlement.entries)
+            self.minted_micro[settlement.token] += settlement.minted_micro
         for flag in settlement.flags:
             self.flags[flag.flag] += 1
 
@@ -152,6 +155,7 @@ class RewardsEngine:
         tally = CycleTally()
         self.settle_green(conn, ctx, tally)
         self.settle_recycling(conn, ctx, tally)
+        self.settle_floors(conn, ctx, tally)
         self.after_settlements(conn)
         report = tally.report(started, ctx.watermark, drain)
         log.info(
@@ -191,6 +195,14 @@ class RewardsEngine:
             except SettlementConflict as e:
                 self.conflicted(f"rcy:{key[1]}", e, tally)
                 return
+
+    def settle_floors(self, conn: psycopg.Connection, ctx: CycleContext, tally: CycleTally) -> None:
+        """The basic-token floor of every co-op for each month that is complete (SPEC §13)."""
+        try:
+            for settlement in moves.settle_floors(conn, ctx):
+                self.committed(settlement, tally)
+        except SettlementConflict as e:
+            self.conflicted("floor", e, tally)
 
     def committed(self, settlement: Settlement, tally: CycleTally) -> None:
         """Count and log a committed settlement."""

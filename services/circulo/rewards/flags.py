@@ -13,7 +13,7 @@ from circulo.rewards.queries import settlements
 
 FLAGS = (
     "counter_reset", "implausible", "contaminated", "anonymous", "unknown_account",
-    "mass_balance", "late", "daily_cap", "implausible_weight",
+    "mass_balance", "late", "daily_cap", "implausible_weight", "floor_shortfall",
 )  # fmt: skip
 
 
@@ -22,7 +22,7 @@ class RewardFlag:
     """One excluded amount (SPEC §8: flag, device_id, ts, detail; more fields added)."""
 
     flag: str
-    device_id: str
+    device_id: str | None  # None for a flag about an account (floor_shortfall)
     ts: datetime
     detail: str
     token: str

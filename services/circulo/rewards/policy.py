@@ -12,12 +12,21 @@ Rates are exact decimals: the file is parsed with ``parse_float=Decimal``, so ``
 from __future__ import annotations
 
 import tomllib
+from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from circulo.errors import ConfigError
 from circulo_schemas.payloads import MATERIALS
@@ -97,6 +106,46 @@ class RepairPolicy(_Section):
     max_weight_g_without_reference: Annotated[WholeNumber, Field(gt=0)]
 
 
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+class FloorPolicy(_Section):
+    """The basic-token floor (SPEC §13): µ per member per month of each token (0 = none).
+
+    ``floor_from`` (``YYYY-MM``) is the first month topped up: switching a floor on never pays
+    for the months before it. It is required when any floor is above 0.
+    """
+
+    floor_micro_per_month: dict[str, Annotated[WholeNumber, Field(ge=0, le=2**53 - 1)]] = Field(
+        default_factory=lambda: {"GRN": 0, "RCY": 0}
+    )
+    floor_from: Annotated[str, Field(pattern=MONTH_PATTERN)] | None = None
+
+    @field_validator("floor_micro_per_month")
+    @classmethod
+    def known_tokens(cls, floors: dict[str, int]) -> dict[str, int]:
+        """Only GRN and RCY have a floor."""
+        unknown = sorted(set(floors) - {"GRN", "RCY"})
+        if unknown:
+            raise ValueError(f"unknown token {unknown[0]!r} (tokens: GRN, RCY)")
+        return {"GRN": 0, "RCY": 0, **floors}
+
+    @model_validator(mode="after")
+    def starts_somewhere(self) -> FloorPolicy:
+        """A floor above 0 says from which month it applies."""
+        if any(self.floor_micro_per_month.values()) and self.floor_from is None:
+            raise ValueError("floor_from (YYYY-MM) is required when a floor is above 0")
+        return self
+
+    @property
+    def first_month(self) -> datetime | None:
+        """The first month topped up (its first instant, UTC)."""
+        if self.floor_from is None:
+            return None
+        year, month = (int(part) for part in self.floor_from.split("-"))
+        return datetime(year, month, 1, tzinfo=UTC)
+
+
 class Policy(_Section):
     """A whole rewards policy; ``version`` is recorded on every mint."""
 
@@ -104,6 +153,7 @@ class Policy(_Section):
     green: GreenPolicy
     recycling: RecyclingPolicy
     repair: RepairPolicy
+    floor: FloorPolicy = Field(default_factory=FloorPolicy)
 
 
 def parse_policy(text: str, *, origin: str) -> Policy:

@@ -20,7 +20,9 @@ GRN: Token = "GRN"
 
 RCY: Token = "RCY"
 
-SettlementKind = Literal["green", "green-late", "deposit", "deposit-late", "repair"]
+SettlementKind = Literal[
+    "green", "green-late", "deposit", "deposit-late", "repair", "transfer", "dividend", "floor"
+]
 
 Source = Mapping[str, Any]
 
@@ -41,10 +43,13 @@ class CycleContext:
 
 @dataclass(frozen=True)
 class FlagRecord:
-    """An excluded amount and why (SPEC §8: flag, device_id, ts, detail)."""
+    """An excluded amount and why (SPEC §8: flag, device_id, ts, detail).
+
+    ``device_id`` is None for a flag about an account rather than a device (``floor_shortfall``).
+    """
 
     flag: str
-    device_id: str
+    device_id: str | None
     ts: datetime
     detail: str
     token: Token
@@ -55,7 +60,11 @@ class FlagRecord:
 
 @dataclass(frozen=True)
 class Settlement:
-    """One settlement's record, the mints it makes and the amounts it excludes."""
+    """One settlement's record, the entries it appends and the amounts it excludes.
+
+    ``period_start`` is the time its sources are attributed to: a green hour (the earliest for
+    late pairs), a collection's or a repair's ``ts``, a month for the floor.
+    """
 
     settlement_id: str
     kind: SettlementKind
@@ -67,11 +76,12 @@ class Settlement:
     credited_wh: int | None = None
     entries: tuple[NewEntry, ...] = ()
     flags: tuple[FlagRecord, ...] = field(default=())
+    period_start: datetime | None = None
 
     @property
     def minted_micro(self) -> int:
-        """The sum of this settlement's mints."""
-        return sum(entry.amount_micro for entry in self.entries)
+        """The sum of this settlement's mints (a move's burns are not counted)."""
+        return sum(entry.amount_micro for entry in self.entries if entry.kind == "mint")
 
     @property
     def excluded_micro(self) -> int:

@@ -62,6 +62,11 @@ def check_fence(conn: psycopg.Connection, epoch: int) -> None:
 
 def record_settlement(conn: psycopg.Connection, settlement: Settlement, ctx: CycleContext) -> int:
     """Insert the settlement row and its flags; returns the row id the claims reference."""
+    return insert_settlement(conn, settlement, policy=ctx.policy.version, engine=ctx.engine_id)
+
+
+def insert_settlement(conn: psycopg.Connection, settlement: Settlement, *, policy: str, engine: str) -> int:
+    """The settlement row and its flags, for the engine or an operator's command (who is ``engine``)."""
     row = conn.execute(
         settlements.INSERT_SETTLEMENT,
         {
@@ -74,10 +79,11 @@ def record_settlement(conn: psycopg.Connection, settlement: Settlement, ctx: Cyc
             "credited_wh": settlement.credited_wh,
             "minted_micro": settlement.minted_micro,
             "excluded_micro": settlement.excluded_micro,
-            "mints": len(settlement.entries),
+            "mints": sum(1 for e in settlement.entries if e.kind == "mint"),
             "sources": settlement.sources,
-            "policy": ctx.policy.version,
-            "engine": ctx.engine_id,
+            "policy": policy,
+            "engine": engine,
+            "period_start": settlement.period_start,
         },
     ).fetchone()
     if row is None:

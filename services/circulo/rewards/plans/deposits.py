@@ -171,6 +171,7 @@ def deposit_settlement(
         sources=len(deposits) + 1,
         coop_id=item.coop_id,
         device_id=collection.device_id,
+        period_start=collection.ts,
         entries=mint_entries(
             token=RCY,
             reason="recycle.deposit",
@@ -224,5 +225,6 @@ def late_settlement(late: LateDeposit, ctx: CycleContext) -> Settlement:
         sources=1,
         coop_id=late.coop_id,
         device_id=deposit.device_id,
+        period_start=deposit.ts,
         flags=(flag,),
     )

@@ -130,6 +130,13 @@ class GreenPlan:
         """Energy credited by the whole settlement."""
         return sum(m.credited_wh for m in self.meter_hours)
 
+    @property
+    def period_start(self) -> datetime | None:
+        """The hour the settlement is attributed to (late pairs: the earliest of their hours)."""
+        if self.hour is not None:
+            return self.hour
+        return min((m.hour for m in self.meter_hours), default=None)
+
 
 def hour_label(hour: datetime) -> str:
     """An hour as it appears in settlement ids: ``2025-06-01T10:00Z``."""
@@ -331,6 +338,9 @@ def green_settlement(plan: GreenPlan, ctx: CycleContext, member_shares: Mapping[
         sources=plan.claims,
         coop_id=plan.coop_id,
         hour=plan.hour,
+        period_start=plan.hour
+        if plan.hour is not None
+        else min((m.hour for m in plan.meter_hours), default=None),
         credited_wh=plan.credited_wh,
         entries=mint_entries(
             token=GRN,

@@ -158,6 +158,7 @@ def repair_settlement(
             sources=1,
             coop_id=repair.coop_id,
             device_id=repair.device_id,
+            period_start=repair.ts,
             entries=mint_entries(
                 token=RCY,
                 reason="repair",

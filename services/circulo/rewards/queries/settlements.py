@@ -7,10 +7,11 @@ from typing import LiteralString
 
 INSERT_SETTLEMENT: LiteralString = """
 INSERT INTO reward_settlement (settlement_id, kind, coop_id, device_id, hour, token, credited_wh,
-                               minted_micro, excluded_micro, mints, sources, policy, engine)
+                               minted_micro, excluded_micro, mints, sources, policy, engine,
+                               period_start)
 VALUES (%(settlement_id)s, %(kind)s, %(coop_id)s, %(device_id)s, %(hour)s, %(token)s,
         %(credited_wh)s, %(minted_micro)s, %(excluded_micro)s, %(mints)s, %(sources)s,
-        %(policy)s, %(engine)s)
+        %(policy)s, %(engine)s, %(period_start)s)
 RETURNING id
 """
 
