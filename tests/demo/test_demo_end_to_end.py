@@ -104,7 +104,7 @@ def check_outcomes(summary: dict[str, Any], sim: dict[str, Any], conn: psycopg.C
 def check_rewards(summary: dict[str, Any], conn: psycopg.Connection) -> None:
     """GRN minted = credited energy × rate (1 GRN/kWh), and every meter settled to its newest reading."""
     credited = count(conn, "SELECT sum(credited_wh) FROM reward_settlement WHERE token = 'GRN'")
-    grn = count(conn, "SELECT sum(amount_micro) FROM ledger_entry WHERE token = 'GRN' AND kind = 'mint'")
+    grn = count(conn, "SELECT sum(amount_micro) FROM ledger_entry WHERE reason = 'green.energy'")
     assert credited > 0
     assert grn == credited * 1000 == summary["energy"]["grn_minted_micro"]
     assert summary["energy"]["credited_wh"] == credited
@@ -132,10 +132,16 @@ def check_members(summary: dict[str, Any], config: Path) -> None:
     assert done.returncode == 0, explain(done)
     balances = {(b["account"], b["token"]): b["amount_micro"] for b in json.loads(done.stdout)}
     for member in [*summary["members"], summary["treasury"]]:
-        assert balances.get((member["account"], "GRN"), 0) == member["grn_micro"]
+        assert balances.get((member["account"], "GRN"), 0) == member["grn_micro"] + member["dividend_micro"]
         rcy = member["rcy_deposit_micro"] + member["rcy_repair_micro"]
         assert balances.get((member["account"], "RCY"), 0) == rcy
     assert all(m["grn_micro"] > 0 for m in summary["members"])
+    # the treasury shared half its GRN: the members received exactly what it paid, by shares
+    dividend = summary["dividend"]
+    assert dividend["settlement_id"].startswith(f"dividend:{summary['coop_id']}:GRN:demo-")
+    assert sum(m["dividend_micro"] for m in summary["members"]) == dividend["paid_micro"] > 0
+    assert summary["treasury"]["dividend_micro"] == -dividend["paid_micro"]
+    assert dividend["paid_micro"] == summary["treasury"]["grn_micro"] // 2
 
 
 @pytest.mark.slow

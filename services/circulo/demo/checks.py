@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from circulo.demo.summary import Check, CountLine, Energy, LedgerState, Traffic
+from circulo.demo.summary import Check, CountLine, Dividend, Energy, LedgerState, MemberLine, Traffic
 from circulo.demo.text import micro_units
 
 
@@ -71,3 +71,16 @@ def green_check(energy: Energy, ledger_grn_micro: int) -> Check:
 
 def ledger_check(ledger: LedgerState) -> Check:
     return Check("ledger verify", ledger.verified, ledger.verify_detail)
+
+
+def dividend_check(dividend: Dividend | None, members: Sequence[MemberLine], treasury: MemberLine) -> Check:
+    """The dividend moved tokens without making any: the members got exactly what the treasury paid."""
+    if dividend is None:
+        return Check("the dividend moves exactly what the treasury pays", True, "no dividend was paid")
+    received = sum(m.dividend_micro for m in members)
+    ok = received == -treasury.dividend_micro == dividend.paid_micro
+    detail = (
+        f"{dividend.settlement_id}: treasury paid {micro_units(-treasury.dividend_micro)} GRN, "
+        f"{dividend.members_paid} members received {micro_units(received)} GRN"
+    )
+    return Check("the dividend moves exactly what the treasury pays", ok, detail)

@@ -13,12 +13,20 @@ from decimal import Decimal
 import psycopg
 
 from circulo.demo import queries
-from circulo.demo.checks import green_check, ledger_check, outcome_check, quarantine_check, stored_rows_check
+from circulo.demo.checks import (
+    dividend_check,
+    green_check,
+    ledger_check,
+    outcome_check,
+    quarantine_check,
+    stored_rows_check,
+)
 from circulo.demo.options import DemoOptions, DemoWindow
 from circulo.demo.simulator import SimTotals
 from circulo.demo.summary import (
     CountLine,
     DemoSummary,
+    Dividend,
     Energy,
     HourSplit,
     HourValue,
@@ -47,6 +55,7 @@ class RunFacts:
     outcomes: Mapping[str, int]
     ledger_check: LedgerCheck
     grn_per_kwh: Decimal
+    dividend: Dividend | None = None
 
 
 def read_summary(database_url: str, facts: RunFacts) -> DemoSummary:
@@ -59,9 +68,10 @@ def read_summary(database_url: str, facts: RunFacts) -> DemoSummary:
         stored_rows_check(summary.traffic),
         quarantine_check(summary.traffic, summary.quarantine),
         green_check(summary.energy, ledger_grn),
+        dividend_check(facts.dividend, summary.members, summary.treasury),
         ledger_check(summary.ledger),
     )
-    return replace(summary, checks=checks)
+    return replace(summary, checks=checks, dividend=facts.dividend)
 
 
 def _read(conn: psycopg.Connection, facts: RunFacts) -> DemoSummary:

@@ -57,7 +57,7 @@ FROM reward_flag GROUP BY flag, token ORDER BY count(*) DESC, flag
 
 GREEN_CREDITED = """
 SELECT COALESCE(sum(credited_wh), 0)::bigint, COALESCE(sum(minted_micro), 0)::bigint, count(*)
-FROM reward_settlement WHERE token = 'GRN'
+FROM reward_settlement WHERE kind IN ('green', 'green-late')
 """
 
 LEDGER_BY_ACCOUNT = """
@@ -67,6 +67,10 @@ FROM ledger_entry GROUP BY account, token, reason ORDER BY account, token, reaso
 """
 
 LEDGER_HEAD = "SELECT seq, hash FROM ledger_head"
+
+TREASURY_BALANCE = """
+SELECT COALESCE((SELECT amount_micro FROM ledger_balance WHERE account = %(account)s AND token = 'GRN'), 0)
+"""
 
 MEMBERS = "SELECT account, shares FROM member WHERE coop_id = %(coop_id)s ORDER BY account"
 

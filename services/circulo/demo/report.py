@@ -155,7 +155,7 @@ def balances_chart(summary: DemoSummary) -> Callable[[Any], None]:
     def draw(ax: Any) -> None:
         lines = [*summary.members, summary.treasury]
         names = [m.account.split("@")[0] for m in lines]
-        grn = [m.grn_micro / 1_000_000 for m in lines]
+        grn = [(m.grn_micro + m.dividend_micro) / 1_000_000 for m in lines]
         rcy = [(m.rcy_deposit_micro + m.rcy_repair_micro) / 1_000_000 for m in lines]
         xs = list(range(len(lines)))
         ax.bar([x - 0.2 for x in xs], grn, width=0.4, color=GREEN, label="GRN")
@@ -233,12 +233,21 @@ def _members_table(summary: DemoSummary) -> str:
             m.shares,
             kwh(m.energy_wh),
             micro_units(m.grn_micro),
+            micro_units(m.dividend_micro),
             micro_units(m.rcy_deposit_micro),
             micro_units(m.rcy_repair_micro),
         )
         for m in (*summary.members, summary.treasury)
     ]
-    return _table(("account", "shares", "energy", "GRN", "RCY deposits", "RCY repairs"), rows)
+    columns = ("account", "shares", "energy", "GRN earned", "GRN dividend", "RCY deposits", "RCY repairs")
+    note = ""
+    if summary.dividend is not None:
+        d = summary.dividend
+        note = (
+            f"<p>At the end of the day the treasury shared {micro_units(d.paid_micro)} GRN with "
+            f"{d.members_paid} members, pro rata to their shares ({html.escape(d.settlement_id)}).</p>"
+        )
+    return _table(columns, rows) + note
 
 
 def _checks_list(summary: DemoSummary) -> str:

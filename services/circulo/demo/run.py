@@ -49,7 +49,7 @@ from circulo.demo.provision import (
 from circulo.demo.report import charts, render_report
 from circulo.demo.secrets import ADMIN, SERVICE_ACCOUNTS, DemoSecrets, load_or_create
 from circulo.demo.stack import DemoStack, fresh_database, start_stack, stop_stack
-from circulo.demo.summary import DemoSummary, LedgerCheck, summary_json
+from circulo.demo.summary import DemoSummary, Dividend, LedgerCheck, summary_json, treasury_account
 from circulo.demo.text import micro_units
 from circulo.demo.watch import Watch, WatchSources
 from circulo.errors import VerificationFailed
@@ -127,7 +127,8 @@ def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
             start_local_stack(run)
             provision(run)
             outcomes, sim_totals = run_day(run)
-            return summarise(run, outcomes, sim_totals)
+            dividend = pay_dividend(run)
+            return summarise(run, outcomes, sim_totals, dividend)
         finally:
             shut_down(run)
 
@@ -302,15 +303,41 @@ def drain_line(report: Mapping[str, Any]) -> str:
     return f"settled {kinds}; minted {tokens}"
 
 
+# --- 4. the treasury shares its surplus ---------------------------------------------------------
+def pay_dividend(run: DemoRun) -> Dividend | None:
+    """Half of the treasury's GRN to the members by their shares: ``circulo treasury dividend``."""
+    coop_id = run.options.coop_id
+    with connect(run.database_url, application_name="circulo-demo") as conn:
+        row = conn.execute(queries.TREASURY_BALANCE, {"account": treasury_account(coop_id)}).fetchone()
+    half = (int(row[0]) if row else 0) // 2
+    if half == 0:
+        run.console.step("No dividend: the treasury holds no GRN")
+        return None
+    dividend_id = f"demo-{run.window.start:%Y-%m-%d}"
+    run.console.step(f"The treasury shares half its GRN: circulo treasury dividend --id {dividend_id}")
+    args = ["treasury", "dividend", "--coop", coop_id, "--token", "GRN", "--amount", micro_units(half),
+            "--id", dividend_id, "--json"]  # fmt: skip
+    paid = json.loads(run_circulo(run.config_file, args, what="circulo treasury dividend"))
+    mints = [e for e in paid["entries"] if e["kind"] == "mint"]
+    dividend = Dividend(paid["settlement_id"], "GRN", sum(e["amount_micro"] for e in mints), len(mints))
+    run.console.line(
+        f"    {micro_units(dividend.paid_micro)} GRN from {treasury_account(coop_id)} to "
+        f"{dividend.members_paid} members, pro rata to their shares ({dividend.settlement_id})"
+    )
+    return dividend
+
+
 # --- 5. summary ---------------------------------------------------------------------------------
-def summarise(run: DemoRun, outcomes: dict[str, int], totals: simulator.SimTotals) -> DemoSummary:
+def summarise(
+    run: DemoRun, outcomes: dict[str, int], totals: simulator.SimTotals, dividend: Dividend | None = None
+) -> DemoSummary:
     run.console.step("Summary")
     with connect(run.database_url, application_name="circulo-demo") as conn:
         refresh_rollups(conn)
         conn.commit()
     dashboards, dashboards_note = dashboards_state()
     grn_per_kwh = load_policy(None).green.grn_per_kwh
-    facts = RunFacts(run.options, run.window, totals, outcomes, verify_ledger(run), grn_per_kwh)
+    facts = RunFacts(run.options, run.window, totals, outcomes, verify_ledger(run), grn_per_kwh, dividend)
     summary = read_summary(run.database_url, facts)
     files = {
         "report": str(run.paths.report_file),

@@ -25,6 +25,7 @@ KIND_NAMES = {
 GREEN_REASON = "green.energy"
 DEPOSIT_REASON = "recycle.deposit"
 REPAIR_REASON = "repair"
+DIVIDEND_REASON = "dividend"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class MemberLine:
     grn_micro: int
     rcy_deposit_micro: int
     rcy_repair_micro: int
+    dividend_micro: int = 0  # GRN received by dividend (the treasury's: what it paid, negative)
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,16 @@ class LedgerCheck:
 
 
 @dataclass(frozen=True)
+class Dividend:
+    """The dividend the demo's treasury paid at the end of the day (``circulo treasury dividend``)."""
+
+    settlement_id: str
+    token: str
+    paid_micro: int
+    members_paid: int
+
+
+@dataclass(frozen=True)
 class LedgerState:
     entries: int
     head_hash: str
@@ -221,6 +233,7 @@ class DemoSummary:
     generation_per_hour: tuple[HourValue, ...]
     grn_per_hour: tuple[HourSplit, ...]
     checks: tuple[Check, ...] = ()
+    dividend: Dividend | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
 
@@ -241,7 +254,15 @@ def account_line(
 
     grn = total("GRN", GREEN_REASON)
     energy = Decimal(grn) / (grn_per_kwh * 1000) if grn_per_kwh else Decimal(0)
-    return MemberLine(account, shares, energy, grn, total("RCY", DEPOSIT_REASON), total("RCY", REPAIR_REASON))
+    return MemberLine(
+        account,
+        shares,
+        energy,
+        grn,
+        total("RCY", DEPOSIT_REASON),
+        total("RCY", REPAIR_REASON),
+        total("GRN", DIVIDEND_REASON),
+    )
 
 
 def member_lines(

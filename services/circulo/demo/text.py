@@ -84,17 +84,30 @@ def _energy_lines(s: DemoSummary) -> list[str]:
         f"-> {micro_units(e.grn_minted_micro)} GRN at {e.grn_per_kwh} GRN/kWh",
         f"  withheld (counter resets, implausible readings): {micro_units(e.excluded_grn_micro)} GRN",
         f"  {s.treasury.account}: {micro_units(s.treasury.grn_micro)} GRN",
+        *_dividend_lines(s),
         "",
     ]
 
 
+def _dividend_lines(s: DemoSummary) -> list[str]:
+    if s.dividend is None:
+        return []
+    return [
+        f"  dividend {s.dividend.settlement_id}: {micro_units(s.dividend.paid_micro)} GRN from the "
+        f"treasury to {s.dividend.members_paid} members, pro rata to their shares"
+    ]
+
+
 def _member_lines(s: DemoSummary) -> list[str]:
-    lines = ["Members", f"  {'account':<24} {'shares':>6} {'energy':>14} {'GRN':>14} {'RCY':>14}"]
+    lines = [
+        "Members",
+        f"  {'account':<24} {'shares':>6} {'energy':>14} {'GRN earned':>14} {'dividend':>14} {'RCY':>14}",
+    ]
     for m in (*s.members, s.treasury):
         rcy = m.rcy_deposit_micro + m.rcy_repair_micro
         lines.append(
             f"  {m.account:<24} {m.shares:>6} {kwh(m.energy_wh):>14} "
-            f"{micro_units(m.grn_micro):>14} {micro_units(rcy):>14}"
+            f"{micro_units(m.grn_micro):>14} {micro_units(m.dividend_micro):>14} {micro_units(rcy):>14}"
         )
     return [*lines, ""]
 
