@@ -52,16 +52,29 @@ def test_each_mint_carries_its_split_and_is_bound_to_the_meter_runs_of_its_settl
     data.watermark(T0 + 66 * MINUTE)
     engine.cycle()
     entries = {account: sources for account, _, sources in data.entries(H10)}
-    # the evidence is written once, with the first account in byte order
-    hours = [s for s in entries["alice"] if s["type"] == "meter_hour"]
+    kinds = data.conn.execute(
+        "SELECT kind, reason, account FROM ledger_entry WHERE settlement_id = %s ORDER BY seq", (H10,)
+    ).fetchall()
+    # the evidence is written once, in the settlement's record of the treasury, ahead of the mints
+    assert kinds == [
+        ("record", "certificate.issue", "treasury@coop1"),
+        ("mint", "green.energy", "alice"), ("mint", "green.energy", "bob"),
+        ("mint", "green.energy", "treasury@coop1"),
+    ]  # fmt: skip
+    record = data.conn.execute(
+        "SELECT sources FROM ledger_entry WHERE settlement_id = %s AND kind = 'record'", (H10,)
+    ).fetchone()[0]
+    hours = [s for s in record if s["type"] == "meter_hour"]
     assert hours[0] == {
         "type": "meter_hour", "device_id": "m1", "hour": "2025-06-01T10:00:00.000000Z",
         "from_ts": "2025-06-01T10:00:00.000000Z", "from_wh": 0,
         "to_ts": "2025-06-01T10:59:00.000000Z", "to_wh": 590, "pairs": 59, "excluded_wh": 0,
     }  # fmt: skip
-    assert not [s for s in entries["bob"] if s["type"] == "meter_hour"]
-    evidence = [s for s in entries["alice"] if s["type"] not in ("split", "evidence")]
+    evidence = record[1:]
     digest = hashlib.sha256(canonical_json(evidence)).hexdigest()
+    assert (record[0]["type"], record[0]["sha256"], record[0]["credited_wh"]) == ("production", digest, 1180)
+    for account in ("alice", "bob"):  # a member's mint shows no meter's production: only its split
+        assert [s["type"] for s in entries[account]] == ["split", "evidence"], account
     for account, sources in entries.items():
         split = next(s for s in sources if s["type"] == "split")
         bound = next(s for s in sources if s["type"] == "evidence")

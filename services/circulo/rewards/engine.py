@@ -91,7 +91,7 @@ class CycleTally:
         """Count one committed settlement (a floor moves tokens: it mints nothing new)."""
         self.settlements[settlement.kind] += 1
         if settlement.kind not in MOVE_KINDS:
-            self.mints[settlement.token] += len(settlement.entries)
+            self.mints[settlement.token] += sum(1 for e in settlement.entries if e.kind == "mint")
             self.minted_micro[settlement.token] += settlement.minted_micro
         for flag in settlement.flags:
             self.flags[flag.flag] += 1
@@ -213,7 +213,7 @@ class RewardsEngine:
             kind=settlement.kind,
             token=settlement.token,
             minted_micro=settlement.minted_micro,
-            mints=len(settlement.entries),
+            entries=len(settlement.entries),
             flags=len(settlement.flags),
             sources=settlement.sources,
         )

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from circulo.errors import VerificationFailed
-from circulo.ledger.entries import canonical_json, format_ts, sha256_hex
+from circulo.ledger.entries import NewEntry, canonical_json, format_ts, sha256_hex
 from circulo.rewards.records import (
     GRN,
     CycleContext,
@@ -27,9 +27,11 @@ from circulo.rewards.records import (
     mint_entries,
     source_key,
 )
-from circulo.rewards.rules import MeterReading, byte_order, grn_micro, hour_of, split_green, treasury_part
+from circulo.rewards.rules import MeterReading, grn_micro, hour_of, split_green, treasury_part
 
 HOUR = timedelta(hours=1)
+# The record that carries a green settlement's evidence (SPEC §12: the certificates it issues).
+PRODUCTION_RECORD = "certificate.issue"
 
 
 @dataclass(frozen=True)
@@ -316,21 +318,28 @@ class GreenSplit:
 def green_settlement(plan: GreenPlan, ctx: CycleContext, member_shares: Mapping[str, int]) -> Settlement:
     """The settlement of a plan under the policy and the members' shares at this moment.
 
-    The evidence (each meter's hour, each excluded pair) is the same for every account
-    of a settlement, so it is written once, into the settlement's first entry (the first
-    receiving account in byte order); every entry carries its own split and the SHA-256
-    of that evidence, binding it to the exact figures. Re-checking needs only the ledger:
-    the entries of one ``settlement_id``.
+    The evidence (each meter's hour, each excluded pair) is the same for every account of a
+    settlement, so it is written once, in a ``certificate.issue`` record of the co-op's
+    treasury at the head of the settlement (the production it credits, and the certificates
+    issued for it); each member's mint carries only its own split and the SHA-256 of that
+    evidence, binding it to the exact figures — so a member's entries show no neighbour's
+    production. Re-checking needs only the ledger: the entries of one ``settlement_id``.
     """
     policy = ctx.policy.green
     amount = grn_micro(plan.credited_wh, policy.grn_per_kwh)
     split = GreenSplit(
         plan.coop_id, plan.credited_wh, policy.grn_per_kwh, policy.treasury_bp, amount, member_shares
     )
-    amounts = split.amounts()
     evidence = green_evidence(plan)
     digest = evidence_digest(evidence, plan.credited_wh)
-    first = min(amounts, key=byte_order, default=None)
+    mints = mint_entries(
+        token=GRN,
+        reason="green.energy",
+        settlement_id=plan.settlement_id,
+        amounts=split.amounts(),
+        sources_for=lambda account: (split.source(account), digest),
+        policy=ctx.policy,
+    )
     return Settlement(
         settlement_id=plan.settlement_id,
         kind="green-late" if plan.late else "green",
@@ -338,19 +347,31 @@ def green_settlement(plan: GreenPlan, ctx: CycleContext, member_shares: Mapping[
         sources=plan.claims,
         coop_id=plan.coop_id,
         hour=plan.hour,
-        period_start=plan.hour
-        if plan.hour is not None
-        else min((m.hour for m in plan.meter_hours), default=None),
+        period_start=plan.period_start,
         credited_wh=plan.credited_wh,
-        entries=mint_entries(
-            token=GRN,
-            reason="green.energy",
-            settlement_id=plan.settlement_id,
-            amounts=amounts,
-            sources_for=lambda a: (split.source(a), digest, *(evidence if a == first else ())),
-            policy=ctx.policy,
-        ),
+        entries=(*production_record(plan, digest, evidence, ctx), *mints),
         flags=green_flags(plan, ctx),
+    )
+
+
+def production_record(
+    plan: GreenPlan, digest: Source, evidence: tuple[Source, ...], ctx: CycleContext
+) -> tuple[NewEntry, ...]:
+    """The settlement's evidence as a record of the co-op's treasury (none when nothing happened:
+    an hour whose meters produced nothing and excluded nothing)."""
+    if plan.credited_wh == 0 and not plan.flagged:
+        return ()
+    return (
+        NewEntry(
+            kind="record",
+            token=None,
+            account=f"treasury@{plan.coop_id}",
+            amount_micro=0,
+            reason=PRODUCTION_RECORD,
+            settlement_id=plan.settlement_id,
+            sources=({**digest, "type": "production", "coop_id": plan.coop_id}, *evidence),
+            policy=ctx.policy.version,
+        ),
     )
 
 
