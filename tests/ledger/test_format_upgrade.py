@@ -34,7 +34,7 @@ def test_a_format_1_ledger_upgrades_in_place_and_a_format_2_chain_continues_it(v
             [mint] = journal.append_entries(conn, [new_entry(10)], signer)
         with conn.transaction():
             record = NewEntry(kind="record", token=None, account="member-1@coop1", amount_micro=0,
-                              reason="governance.enabled", settlement_id="governance:coop1:enabled",
+                              reason="governance.note", settlement_id="governance:coop1:note",
                               sources=({"coop_id": "coop1"},), policy="rewards-v1")  # fmt: skip
             [recorded] = journal.append_entries(conn, [record], signer)
         assert (mint.format, mint.prev_hash, recorded.format) == (2, old[-1].hash, 2)

@@ -65,7 +65,7 @@ def rich_export(v1_database: str) -> tuple[list[str], Signer]:
                            operator=operator, now=now)  # fmt: skip
         with conn.transaction():
             record = NewEntry(kind="record", token=None, account="alice@coop1", amount_micro=0,
-                              reason="governance.enabled", settlement_id="governance:coop1:enabled",
+                              reason="governance.note", settlement_id="governance:coop1:note",
                               sources=({"coop_id": "coop1"},), policy="ledger-v2")  # fmt: skip
             journal.append_entries(conn, [record], signer)
         with conn.transaction():
@@ -99,7 +99,7 @@ def test_a_rich_format_2_export_verifies_under_three_independent_verifiers(
     assert reasons == [
         "green.energy", "green.energy", "correction",  # format 1, from before the upgrade
         "green.energy", "green.energy", "transfer", "transfer", "transfer", "transfer",
-        "dividend", "dividend", "dividend", "governance.enabled", "correction",
+        "dividend", "dividend", "dividend", "governance.note", "correction",
     ]  # fmt: skip
     independent, ours, standalone = all_verdicts(lines, signer)
     assert independent == []

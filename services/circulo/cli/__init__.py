@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "rewards": "circulo.cli.rewards",
     "ledger": "circulo.cli.ledger",
     "treasury": "circulo.cli.treasury",
+    "governance": "circulo.cli.governance",
     "sim": "circulo.cli.sim",
     "dashboards": "circulo.cli.dashboards",
     "schemas": "circulo.cli.schemas",

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from circulo.cli.common import TOKEN_AMOUNT, CliContext, echo_json, one_line_errors, pass_cli
+from circulo.cli.governance import MEMBER_COMMANDS
 from circulo.ledger.keys import load_signer
 from circulo.ledger.requests import TransferRequest, new_nonce, sign_transfer
 from circulo.logs import configure_logging
@@ -194,6 +195,10 @@ def member_sign_transfer(
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"signed transfer request written to {output} (hand it to the co-op's operator)", err=True)
+
+
+for _member_command in MEMBER_COMMANDS:  # keygen and key attest/register (cli/governance.py)
+    member.add_command(_member_command)
 
 
 # --- devices ----------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ class NewEntry:
     sources: tuple[Mapping[str, Any], ...]
     policy: str
     corrects_seq: int | None = None
+    adopted_by: str | None = None  # the proposal that adopted ``policy`` (a governed co-op, SPEC §14)
 
     def __post_init__(self) -> None:
         check_new_entry(self)
@@ -226,6 +227,8 @@ def check_new_entry(entry: NewEntry) -> None:
     check_token_and_amount(entry.kind, entry.token, entry.amount_micro)
     check_label("settlement_id", entry.settlement_id)
     check_label("policy", entry.policy)
+    if entry.adopted_by is not None:
+        check_label("adopted_by", entry.adopted_by)
     normalise_sources(entry.sources)
     check_correction_shape(entry.kind, entry.reason, entry.corrects_seq)
 
@@ -293,7 +296,7 @@ def check_correction_shape(kind: str, reason: str, corrects_seq: object) -> None
 
 def entry_body(entry: NewEntry, *, seq: int, ts: datetime, key_id: str, prev_hash: str) -> dict[str, Any]:
     """The body of ``entry`` at position ``seq``: every field but ``hash`` and ``sig``."""
-    return {
+    body = {
         "seq": seq,
         "ts": format_ts(ts),
         "kind": entry.kind,
@@ -310,6 +313,9 @@ def entry_body(entry: NewEntry, *, seq: int, ts: datetime, key_id: str, prev_has
         "corrects_seq": entry.corrects_seq,
         "format": CURRENT_FORMAT,
     }
+    if entry.adopted_by is not None:  # only governed co-ops' entries have it
+        body["adopted_by"] = entry.adopted_by
+    return body
 
 
 def entry_hash(prev_hash_hex: str, body: Mapping[str, Any]) -> str:
@@ -353,6 +359,7 @@ class LedgerEntry:
     sig: str
     corrects_seq: int | None = None
     format: int = CURRENT_FORMAT
+    adopted_by: str | None = None
 
     def body(self) -> dict[str, Any]:
         """The hashed part (SPEC §8): every field but ``hash`` and ``sig`` (format 1: and ``format``)."""
@@ -360,6 +367,8 @@ class LedgerEntry:
         values = {name: getattr(self, name) for name in names}
         values["ts"] = format_ts(self.ts)
         values["sources"] = [dict(source) for source in self.sources]
+        if self.adopted_by is not None:
+            values["adopted_by"] = self.adopted_by
         return values
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,6 +395,7 @@ def entry_from_body(body: Mapping[str, Any], digest: str, signature: str) -> Led
     values["ts"] = parse_ts(body["ts"])
     values["sources"] = tuple(body["sources"])
     values["format"] = body.get("format", FORMAT_1)
+    values["adopted_by"] = body.get("adopted_by")
     return LedgerEntry(**values, hash=digest, sig=signature)
 
 

@@ -254,6 +254,7 @@ def entry_row(entry: LedgerEntry) -> tuple[Any, ...]:
         entry.seq, entry.ts, entry.kind, entry.token, entry.account, entry.amount_micro, entry.reason,
         entry.settlement_id, Jsonb(normalise_sources(entry.sources)), entry.policy, entry.idempotency_key,
         entry.key_id, entry.prev_hash, entry.hash, entry.sig, entry.corrects_seq, entry.format,
+        entry.adopted_by,
     )  # fmt: skip
 
 
@@ -279,11 +280,12 @@ def add_to_balances(conn: psycopg.Connection, sealed: Sequence[LedgerEntry]) -> 
 def entry_from_row(row: Sequence[Any]) -> LedgerEntry:
     """A :class:`LedgerEntry` from a ``queries.ENTRY_COLUMNS`` row."""
     (seq, ts, kind, token, account, amount, reason, settlement_id, sources, policy, key, kid, prev_hash,
-     digest, sig, corrects_seq, entry_format) = row  # fmt: skip
+     digest, sig, corrects_seq, entry_format, adopted_by) = row  # fmt: skip
     return LedgerEntry(
         seq=seq, ts=ts, kind=kind, token=token, account=account, amount_micro=amount, reason=reason,
         settlement_id=settlement_id, sources=tuple(sources), policy=policy, idempotency_key=key, key_id=kid,
         prev_hash=prev_hash, hash=digest, sig=sig, corrects_seq=corrects_seq, format=entry_format,
+        adopted_by=adopted_by,
     )  # fmt: skip
 
 
@@ -315,6 +317,11 @@ def history(conn: psycopg.Connection, account: str) -> list[LedgerEntry]:
 def balances(conn: psycopg.Connection) -> list[Balance]:
     """Mints minus burns per account and token, from the balances kept in step with the journal."""
     return [Balance(*row) for row in conn.execute(queries.BALANCES)]
+
+
+def records(conn: psycopg.Connection, reasons: Sequence[str]) -> list[LedgerEntry]:
+    """The record entries of these reasons, in seq order."""
+    return [entry_from_row(row) for row in conn.execute(queries.RECORDS_OF, (list(reasons),))]
 
 
 def genesis_hash(conn: psycopg.Connection) -> str | None:

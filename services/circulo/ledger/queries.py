@@ -4,7 +4,7 @@ from __future__ import annotations
 
 ENTRY_COLUMNS = (
     "seq, ts, kind, token, account, amount_micro, reason, settlement_id, sources, policy, "
-    "idempotency_key, key_id, prev_hash, hash, sig, corrects_seq, format"
+    "idempotency_key, key_id, prev_hash, hash, sig, corrects_seq, format, adopted_by"
 )
 
 LOCK_HEAD = "SELECT seq, hash, key_id FROM ledger_head WHERE singleton FOR UPDATE"
@@ -13,7 +13,7 @@ MOVE_HEAD = "UPDATE ledger_head SET seq = %s, hash = %s, key_id = %s, updated_at
 
 INSERT_ENTRY = (
     f"INSERT INTO ledger_entry ({ENTRY_COLUMNS}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 ENTRIES_AFTER = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE seq > %s ORDER BY seq LIMIT %s"
 ENTRY_BY_SEQ = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE seq = %s"
@@ -38,6 +38,10 @@ BALANCES_OF = (
     "WHERE (account, token) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
 )
 GENESIS_HASH = "SELECT hash FROM ledger_entry WHERE seq = 1"
+# Records are few beside the mints: a partial index finds them (migration 0012).
+RECORDS_OF = (
+    f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE kind = 'record' AND reason = ANY(%s) ORDER BY seq"
+)
 
 REGISTER_KEY = (
     "INSERT INTO ledger_signing_key (key_id, public_key) VALUES (%s, %s) ON CONFLICT (key_id) DO NOTHING"

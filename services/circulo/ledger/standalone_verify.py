@@ -4,8 +4,10 @@ Needs only Python 3.11+, ``cryptography`` and ``rfc8785``. Checks every entry's 
 any other is "unsupported format"), seq, link, hash (SHA-256 of prev_hash bytes and the JCS of
 the entry without hash and sig — and, in format 1, without format) and Ed25519 signature under
 the public keys given; that no burn overdraws an account and every move (transfer, dividend,
-floor) burns what it mints; then the trailer's signed checkpoint against the RFC 6962 Merkle
-root of the entries it covers. Prints OK or the first problem.
+floor) burns what it mints; that every vote is what its records say — member keys attested by
+the co-op's secretary, ballots signed by a voter's key in force, each tally the recount of its
+proposal's ballots; then the trailer's signed checkpoint against the RFC 6962 Merkle root of
+the entries it covers. Prints OK or the first problem.
 """
 
 import hashlib
@@ -74,6 +76,109 @@ def move_balance(
     return None
 
 
+def signs(public_hex: str | None, signed: dict[str, Any], domain: bytes) -> bool:
+    """Whether ``public_hex`` is ``signed["key_id"]`` and signed ``domain ‖ 0x00 ‖ JCS(document)``."""
+    if public_hex is None or hashlib.sha256(bytes.fromhex(public_hex)).hexdigest()[:16] != signed["key_id"]:
+        return False
+    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+    return signed_by_key(key, signed["sig"], domain + b"\x00" + rfc8785.dumps(signed["document"]))
+
+
+def signed_by_key(key: Ed25519PublicKey, sig_hex: str, message: bytes) -> bool:
+    """Whether ``sig_hex`` verifies under ``key``."""
+    return signed(key, sig_hex, message)
+
+
+def recount(proposal: dict[str, Any]) -> dict[str, Any]:
+    """A proposal's tally from its ballots (a member's own supersedes the secretary's record)."""
+    weights, chosen = proposal["voters"], dict[str, tuple[str, str]]()
+    for ts, by, voter, choice in proposal["ballots"]:
+        in_time = voter in weights and proposal["opens"] <= ts < proposal["closes"]
+        if in_time and (voter not in chosen or (chosen[voter][0] == "secretary" and by == "member")):
+            chosen[voter] = (by, choice)
+    count = {c: sum(weights[v] for v, (_, ch) in chosen.items() if ch == c) for c in ("yes", "no", "abstain")}
+    total, cast, decided = sum(weights.values()), sum(count.values()), count["yes"] + count["no"]
+    quorum = total > 0 and cast * 100 >= proposal["quorum_pct"] * total
+    majority = decided > 0 and count["yes"] * 100 > proposal["threshold_pct"] * decided
+    return {**count, "total": total, "ballots": len(chosen), "adopted": quorum and majority}
+
+
+def on_secretary(entry: dict[str, Any], source: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """A co-op's first secretary (the operator's word), or one the outgoing secretary appointed."""
+    coop = state["coops"].setdefault(source["coop_id"], {"secretary": None, "keys": {}})
+    by = source["appointed_by"]
+    named = by.get("document", {})
+    ok = by.get("by") == "operator" if coop["secretary"] is None else (
+        signs(coop["secretary"], by, b"circulo/secretary/v1")
+        and (named["account"], named["public_key"]) == (source["account"], source["public_key"]))  # fmt: skip
+    coop["secretary"] = source["public_key"] if ok else coop["secretary"]
+    return None if ok else "secretary not appointed by the outgoing one"
+
+
+def on_member_key(entry: dict[str, Any], source: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """A member's key, attested by the co-op's secretary."""
+    document = source["document"]
+    coop = state["coops"].get(document["coop"], {"secretary": None, "keys": {}})
+    if not signs(coop["secretary"], source, b"circulo/member-key/v1"):
+        return "member key not attested by the co-op's secretary"
+    if document["action"] == "register":
+        coop["keys"][document["account"]] = document["public_key"]
+    else:
+        coop["keys"].pop(document["account"], None)
+    return None
+
+
+def on_proposal(entry: dict[str, Any], source: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """A proposal, named by its entry hash, its voters and rules frozen."""
+    voters = {v["account"]: v["weight"] for v in source["voters"]}
+    state["proposals"][entry["hash"]] = {**source, "voters": voters, "ballots": []}
+    return None
+
+
+def on_ballot(entry: dict[str, Any], source: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """A ballot signed by its voter's key in force, or recorded by the co-op's secretary."""
+    proposal = state["proposals"].get(source["document"]["proposal"])
+    coop = state["coops"].get(proposal["coop_id"], {}) if proposal else {}
+    member = source["by"] == "member"
+    key = coop.get("keys", {}).get(source["voter"]) if member else coop.get("secretary")
+    if proposal is None or not signs(
+        key, source, b"circulo/ballot/v1" if member else b"circulo/ballot-record/v1"
+    ):
+        return "ballot not signed by its voter's key (or the secretary's)"
+    proposal["ballots"].append((entry["ts"], source["by"], source["voter"], source["document"]["choice"]))
+    return None
+
+
+def on_tally(entry: dict[str, Any], source: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """The tally must be the recount of its proposal's ballots, recorded after it closed."""
+    proposal = state["proposals"].get(source["proposal"])
+    if proposal is None or entry["ts"] < proposal["closes"]:
+        return "tally of an unknown or still open proposal"
+    recorded = {k: source[k] for k in ("yes", "no", "abstain", "total", "ballots", "adopted")}
+    return None if recount(proposal) == recorded else f"tally disagrees with the recount {recount(proposal)}"
+
+
+VOTES = {
+    "governance.secretary": on_secretary,
+    "member.key": on_member_key,
+    "governance.proposal": on_proposal,
+    "governance.ballot": on_ballot,
+    "governance.tally": on_tally,
+}
+
+
+def governance(entry: dict[str, Any], state: dict[str, Any], genesis: str) -> str | None:
+    """Check a governance record against what the ledger recorded before it."""
+    check = VOTES.get(entry["reason"])
+    if check is None:
+        return None
+    source = entry["sources"][0]
+    signed_doc = source if "document" in source else source.get("appointed_by", {})
+    if "document" in signed_doc and signed_doc["document"].get("ledger") != genesis:
+        return f"{entry['reason']} signed for another ledger"
+    return check(entry, source, state)
+
+
 def strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """JSON objects may not repeat a key (two readers could disagree on what was signed)."""
     if len({key for key, _ in pairs}) != len(pairs):
@@ -97,8 +202,11 @@ def verify(lines: list[str], public_keys_hex: list[str]) -> str:
     prev, hashes = "0" * 64, []
     balances: dict[tuple[str, str], int] = {}
     moves: dict[str, int] = {}
+    votes: dict[str, Any] = {"coops": {}, "proposals": {}}
     for seq, entry in enumerate(entries, start=1):
         problem = entry_problem(entry, seq, prev, keys) or move_balance(entry, balances, moves)
+        if problem is None and entry["kind"] == "record":
+            problem = governance(entry, votes, entries[0]["hash"])
         if problem:
             return f"FAIL entry {seq}: {problem}"
         prev = entry["hash"]

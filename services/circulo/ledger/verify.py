@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from circulo.governance.state import GovernanceProblem, GovernanceState
 from circulo.ledger import merkle
 from circulo.ledger.checkpoint import Checkpoint, checkpoint_signature_holds
 from circulo.ledger.entries import (
@@ -119,6 +121,7 @@ class ChainVerifier:
         self.mints: dict[int, tuple[str, str, int, str]] = {}
         self.corrected: set[int] = set()
         self.moves: dict[str, MoveTally] = {}
+        self.governance = GovernanceState()
         self.newest_format = FORMAT_1
         self.failure: Finding | None = None
 
@@ -203,12 +206,23 @@ class ChainVerifier:
         problem = None if target is None else self.correction_problem(entry, target)
         if problem is None and entry["reason"] == "transfer":
             problem = transfer_problem(entry)
+        if problem is None:
+            problem = self.governance_problem(entry)
         if problem is None and entry["kind"] == "burn":
             held = self.balances.get((entry["account"], entry["token"]), 0)
             if entry["amount_micro"] > held:
                 detail = f"{entry['account']} holds {held} µ{entry['token']}, burns {entry['amount_micro']}"
                 problem = ("overdrawn", detail)
         return problem
+
+    def governance_problem(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """Governance records hold (signers, ledger, timing, tallies recounted); green mints of a
+        governed co-op name the policy it adopted for their hour (SPEC §14)."""
+        try:
+            self.governance.feed(entry)
+        except GovernanceProblem as e:
+            return "bad governance record", str(e)
+        return policy_problem(self.governance, entry)
 
     def correction_problem(self, entry: Mapping[str, Any], target: int) -> tuple[str, str] | None:
         """A correction reverses an earlier reward mint of this account and token, once, at most in full."""
@@ -298,6 +312,24 @@ class MoveTally:
         if self.reason == "transfer" and len(receivers) != 1:
             return "a transfer mints to exactly one other account"
         return None
+
+
+def policy_problem(state: GovernanceState, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A green entry (its id names co-op and hour) names the policy in force for that hour."""
+    parts = str(entry["settlement_id"]).split(":", 2)
+    if entry["kind"] == "burn" or parts[0] != "green" or len(parts) != 3:
+        return None
+    coop = state.coops.get(parts[1])
+    try:
+        hour = datetime.strptime(parts[2], "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    period = coop.period_at(hour) if coop is not None else None
+    governed = period is not None and period.policy_toml is not None
+    wanted = (period.policy_version, period.adopted_by) if governed and period else (entry["policy"], None)
+    if (entry["policy"], entry.get("adopted_by")) != wanted:
+        return "bad policy", f"the co-op's policy for {parts[2]} is {wanted[0]} (adopted by {wanted[1]})"
+    return None
 
 
 def transfer_problem(entry: Mapping[str, Any]) -> tuple[str, str] | None:

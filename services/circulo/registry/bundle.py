@@ -123,8 +123,13 @@ QR_MASK_PATTERN = 0
 
 def qr_png(bundle: dict[str, Any]) -> bytes:
     """A PNG of the QR code of the compact bundle."""
+    return qr_png_of(qr_payload(bundle))
+
+
+def qr_png_of(text: str) -> bytes:
+    """A PNG of the QR code of ``text``."""
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, mask_pattern=QR_MASK_PATTERN)
-    code.add_data(qr_payload(bundle))
+    code.add_data(text)
     image = code.make_image()
     out = io.BytesIO()
     image.save(out)

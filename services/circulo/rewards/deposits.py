@@ -56,8 +56,9 @@ def window_deposits(
 
 
 def commit_collection(conn: psycopg.Connection, item: PendingCollection, ctx: CycleContext) -> Settlement:
-    """Settle one collection window in one transaction."""
+    """Settle one collection window in one transaction (under the policy in force at the collection)."""
     collection = item.collection
+    ctx = ctx.at(item.coop_id, collection.ts)
     with settlement_transaction(conn, ctx.epoch):
         row = conn.execute(sql.BIN_PROGRESS, {"device_id": collection.device_id}).fetchone()
         after = row[0] if row else None
@@ -83,6 +84,7 @@ def commit_collection(conn: psycopg.Connection, item: PendingCollection, ctx: Cy
 
 def commit_late_deposit(conn: psycopg.Connection, late: LateDeposit, ctx: CycleContext) -> Settlement:
     """Record a late deposit's claim and flag in one transaction."""
+    ctx = ctx.at(late.coop_id, late.deposit.ts)
     with settlement_transaction(conn, ctx.epoch):
         settlement = late_settlement(late, ctx)
         settlement_pk = record_settlement(conn, settlement, ctx)

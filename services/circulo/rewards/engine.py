@@ -22,6 +22,7 @@ from functools import partial
 import psycopg
 
 from circulo.errors import ConfigError, ServiceUnavailable
+from circulo.governance.service import load_state
 from circulo.ledger.journal import ensure_signer_matches
 from circulo.ledger.keys import Signer, load_signer
 from circulo.logs import get_logger
@@ -137,6 +138,7 @@ class RewardsEngine:
     def context(self, conn: psycopg.Connection, epoch: int, *, drain: bool) -> CycleContext:
         """The cycle's context, with the low watermark W read now."""
         row = conn.execute(inputs.WATERMARK).fetchone()
+        governance = load_state(conn)
         return CycleContext(
             policy=self.policy,
             signer=self.signer,
@@ -146,6 +148,7 @@ class RewardsEngine:
             drain=drain,
             grace_s=collection_grace_s(self.settings, self.policy),
             idle_timeout_s=idle_timeout_s(self.settings, self.policy),
+            governance=governance,
         )
 
     def cycle(self, conn: psycopg.Connection, epoch: int, *, drain: bool = False) -> CycleReport:

@@ -123,7 +123,7 @@ def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> li
     from the committed progress marks).
     """
     settled = settled_through(conn, coop_id)
-    end = None if ctx.drain else coop_settle_end(conn, coop_id, ctx)
+    end = None if ctx.drain else policy_bounded(coop_settle_end(conn, coop_id, ctx), coop_id, settled, ctx)
     window_end = FAR_FUTURE if ctx.drain else max((t for t in (settled, end) if t is not None), default=None)
     if window_end is None:
         return []
@@ -134,7 +134,7 @@ def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> li
         baselines=baselines,
         window_end=window_end,
         settled=settled,
-        plausibility_pct=ctx.policy.green.plausibility_pct,
+        plausibility_pct=ctx.at(coop_id, settled).policy.green.plausibility_pct,
     )
     meter_hours, flagged = read_pair_summaries(conn)
     plans = plan_green(coop_id, end=end, baselines=baselines, meter_hours=meter_hours, flagged=flagged)
@@ -143,6 +143,21 @@ def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> li
     if len(done) == len(plans) and new_end is not None and (settled is None or new_end > settled):
         advance_hours(conn, coop_id, ctx, expected=last_settled_through(plans, settled), to=new_end)
     return done
+
+
+def policy_bounded(
+    end: datetime | None, coop_id: str, settled: datetime | None, ctx: CycleContext
+) -> datetime | None:
+    """Stop a governed co-op's settling at its next policy change: no window straddles two policies.
+
+    Plausibility is judged for the whole pair window at once; cut there, every hour settles
+    under the one policy in force for it (the next cycle starts at the change).
+    """
+    if end is None or settled is None or ctx.governance is None:
+        return end
+    coop = ctx.governance.coops.get(coop_id)
+    changes = [p.effective_from for p in coop.periods if settled < p.effective_from < end] if coop else []
+    return min(changes, default=end)
 
 
 def commit_plans(
@@ -166,6 +181,7 @@ def commit_green(
     conn: psycopg.Connection, plan: GreenPlan, ctx: CycleContext, settled: datetime | None
 ) -> Settlement:
     """Claims, flags, progress marks and mints of one plan, in one transaction."""
+    ctx = ctx.at(plan.coop_id, plan.period_start)
     with settlement_transaction(conn, ctx.epoch):
         shares: dict[str, int] = {
             account: count for account, count in conn.execute(inputs.COOP_SHARES, {"coop_id": plan.coop_id})

@@ -304,12 +304,12 @@ def commit_floor(
     conn: psycopg.Connection, coop_id: str, token: Token, month: datetime, ctx: CycleContext
 ) -> Settlement:
     """One co-op's floor for one token and month, in one settlement transaction."""
+    ctx = ctx.at(coop_id, month)
     floor_micro = ctx.policy.floor.floor_micro_per_month[token]
     with settlement_transaction(conn, ctx.epoch):
         journal.lock_head(conn)
-        settlement = floor_settlement(
-            floor_plan(conn, coop_id, token, month, floor_micro), policy=ctx.policy.version
-        )
+        plan = floor_plan(conn, coop_id, token, month, floor_micro)
+        settlement = floor_settlement(plan, policy=ctx.policy.version, adopted_by=ctx.adopted_by)
         record_settlement(conn, settlement, ctx)
         mint(conn, settlement, ctx.signer)
     return settlement

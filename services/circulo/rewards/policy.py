@@ -191,3 +191,45 @@ def default_policy_text() -> str:
 def default_policy() -> Policy:
     """The packaged default policy (SPEC §4 defaults)."""
     return parse_policy(default_policy_text(), origin=f"(default) {DEFAULT_POLICY_FILE}")
+
+
+def governed_policy(policy_toml: str, deployment: Policy) -> Policy:
+    """A co-op's adopted policy with the deployment-wide rules kept from ``deployment``.
+
+    The RCY daily cap counts across co-ops, and the engine's timing (idle timeout, collection
+    grace) fits the installation's ingest: none of them is votable per co-op (SPEC §14).
+    Parsed once per (policy text, deployment version): a version names its rules.
+    """
+    key = (policy_toml, deployment.version)
+    if key not in _GOVERNED:
+        adopted = parse_policy(policy_toml, origin="(adopted by the co-op)")
+        _GOVERNED[key] = adopted.model_copy(
+            update={
+                "green": adopted.green.model_copy(update={"idle_timeout_s": deployment.green.idle_timeout_s}),
+                "recycling": adopted.recycling.model_copy(
+                    update={
+                        "daily_cap_rcy": deployment.recycling.daily_cap_rcy,
+                        "collection_grace_s": deployment.recycling.collection_grace_s,
+                    }
+                ),
+            }
+        )
+    return _GOVERNED[key]
+
+
+_GOVERNED: dict[tuple[str, str], Policy] = {}
+
+DEPLOYMENT_WIDE = (
+    ("recycling", "daily_cap_rcy"),
+    ("green", "idle_timeout_s"),
+    ("recycling", "collection_grace_s"),
+)
+
+
+def deployment_wide_differences(proposed: Policy, deployment: Policy) -> list[str]:
+    """The deployment-wide rules a proposed co-op policy would change (not votable per co-op)."""
+    return [
+        f"{section}.{name}"
+        for section, name in DEPLOYMENT_WIDE
+        if getattr(getattr(proposed, section), name) != getattr(getattr(deployment, section), name)
+    ]

@@ -7,13 +7,14 @@ committed by :mod:`circulo.rewards.settlement`; nothing here touches the databas
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from circulo.governance.state import GovernanceState
 from circulo.ledger.entries import NewEntry, Reason, Token, format_ts
 from circulo.ledger.keys import Signer
-from circulo.rewards.policy import Policy
+from circulo.rewards.policy import Policy, governed_policy
 from circulo.rewards.rules import byte_order
 
 GRN: Token = "GRN"
@@ -29,7 +30,11 @@ Source = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class CycleContext:
-    """What every settlement of one cycle needs: rules, key, identity, time and mode."""
+    """What every settlement of one cycle needs: rules, key, identity, time and mode.
+
+    ``policy`` is the deployment's policy; a governed co-op's settlements use the policy its
+    members adopted, found with :meth:`at` (``governance`` holds what the ledger records).
+    """
 
     policy: Policy
     signer: Signer
@@ -39,6 +44,26 @@ class CycleContext:
     drain: bool
     grace_s: float
     idle_timeout_s: float
+    governance: GovernanceState | None = None
+    adopted_by: str | None = None
+
+    def at(self, coop_id: str | None, moment: datetime | None) -> CycleContext:
+        """This context with the policy in force for ``coop_id`` at ``moment`` (SPEC §14).
+
+        A co-op whose governance is on settles under its adopted policy — with the
+        deployment-wide rules (the daily cap, the engine's timing) kept from the deployment's
+        policy, as they are not votable per co-op — and its entries name the proposal that
+        adopted it. Any other co-op settles under the deployment's policy.
+        """
+        if self.governance is None or coop_id is None or moment is None:
+            return self
+        coop = self.governance.coops.get(coop_id)
+        period = coop.period_at(moment) if coop is not None else None
+        if period is None or period.policy_toml is None:
+            return self
+        return replace(
+            self, policy=governed_policy(period.policy_toml, self.policy), adopted_by=period.adopted_by
+        )
 
 
 @dataclass(frozen=True)
@@ -104,6 +129,7 @@ def mint_entries(
     amounts: Mapping[str, int],
     sources_for: Callable[[str], tuple[Source, ...]],
     policy: Policy,
+    adopted_by: str | None = None,
 ) -> tuple[NewEntry, ...]:
     """One mint per receiving account, in account byte order, each with its own evidence."""
     return tuple(
@@ -116,6 +142,7 @@ def mint_entries(
             settlement_id=settlement_id,
             sources=sources_for(account),
             policy=policy.version,
+            adopted_by=adopted_by,
         )
         for account in sorted(amounts, key=byte_order)
         if amounts[account] > 0

@@ -33,7 +33,8 @@ def pending_repairs(conn: psycopg.Connection, ctx: CycleContext) -> list[Repair]
 
 
 def commit_repair(conn: psycopg.Connection, repair: Repair, ctx: CycleContext) -> Settlement:
-    """Claim, flag, report and mint one repair in one transaction."""
+    """Claim, flag, report and mint one repair in one transaction (under the policy at its ts)."""
+    ctx = ctx.at(repair.coop_id, repair.ts)
     with settlement_transaction(conn, ctx.epoch):
         parties = {a for a in (repair.owner, repair.repairer) if a is not None}
         used = lock_cap_usage(conn, {(a, utc_day(repair.ts)) for a in parties})

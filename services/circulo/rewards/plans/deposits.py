@@ -179,6 +179,7 @@ def deposit_settlement(
             amounts=merge_amounts(*({c.result.request.account: c.result.minted_micro} for c in capped)),
             sources_for=evidence.sources_for,
             policy=ctx.policy,
+            adopted_by=ctx.adopted_by,
         ),
         flags=tuple(flags),
     )

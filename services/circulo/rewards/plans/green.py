@@ -339,6 +339,7 @@ def green_settlement(plan: GreenPlan, ctx: CycleContext, member_shares: Mapping[
         amounts=split.amounts(),
         sources_for=lambda account: (split.source(account), digest),
         policy=ctx.policy,
+        adopted_by=ctx.adopted_by,
     )
     return Settlement(
         settlement_id=plan.settlement_id,
@@ -371,6 +372,7 @@ def production_record(
             settlement_id=plan.settlement_id,
             sources=({**digest, "type": "production", "coop_id": plan.coop_id}, *evidence),
             policy=ctx.policy.version,
+            adopted_by=ctx.adopted_by,
         ),
     )
 

@@ -29,6 +29,7 @@ def move_entries(
     amounts: Mapping[str, int],
     sources_for: Callable[[str], tuple[Source, ...]],
     policy: str,
+    adopted_by: str | None = None,
 ) -> tuple[NewEntry, ...]:
     """The burn from ``payer`` of the whole amount, then one mint per receiver in byte order."""
     receivers = sorted((a for a, amount in amounts.items() if amount > 0), key=byte_order)
@@ -44,6 +45,7 @@ def move_entries(
         settlement_id=settlement_id,
         sources=sources_for(payer),
         policy=policy,
+        adopted_by=adopted_by,
     )
     mints = tuple(
         NewEntry(
@@ -55,6 +57,7 @@ def move_entries(
             settlement_id=settlement_id,
             sources=sources_for(account),
             policy=policy,
+            adopted_by=adopted_by,
         )
         for account in receivers
     )
@@ -207,7 +210,7 @@ class FloorPlan:
         }
 
 
-def floor_settlement(plan: FloorPlan, *, policy: str) -> Settlement:
+def floor_settlement(plan: FloorPlan, *, policy: str, adopted_by: str | None = None) -> Settlement:
     """The floor's burn from the treasury, its mints, and a shortfall flag per member not paid in full."""
     settlement_id = floor_settlement_id(plan.coop_id, plan.token, plan.month)
     flags = tuple(
@@ -242,6 +245,7 @@ def floor_settlement(plan: FloorPlan, *, policy: str) -> Settlement:
             amounts=plan.outcome.paid,
             sources_for=lambda account: (plan.source(account),),
             policy=policy,
+            adopted_by=adopted_by,
         ),
         flags=flags,
     )

@@ -166,6 +166,7 @@ def repair_settlement(
                 amounts={c.result.request.account: c.result.minted_micro for c in capped},
                 sources_for=sources_for,
                 policy=ctx.policy,
+                adopted_by=ctx.adopted_by,
             ),
             flags=tuple(flags),
         ),
