@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from circulo.governance.tally import Ballot, Rules, count, counted_ballots, effective_from, voter_weights
+from circulo.governance.tally import (
+    Ballot,
+    Rules,
+    count,
+    counted_ballots,
+    effective_from,
+    next_whole_hour,
+    voter_weights,
+)
 
 OPENS = datetime(2026, 12, 1, tzinfo=UTC)
 CLOSES = OPENS + timedelta(days=7)
@@ -95,15 +103,18 @@ def test_only_voters_in_time_count() -> None:
 
 
 @pytest.mark.parametrize(
-    ("recorded", "start"),
+    ("recorded", "green_from"),
     [
         (datetime(2026, 12, 8, 10, 20, tzinfo=UTC), datetime(2026, 12, 8, 11, tzinfo=UTC)),
-        (datetime(2026, 12, 8, 10, 0, tzinfo=UTC), datetime(2026, 12, 8, 11, tzinfo=UTC)),
+        (datetime(2026, 12, 8, 10, 0, tzinfo=UTC), datetime(2026, 12, 8, 10, tzinfo=UTC)),
         (datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
     ],
 )
-def test_an_adopted_policy_applies_from_the_next_whole_hour(recorded: datetime, start: datetime) -> None:
-    assert effective_from(recorded) == start
+def test_a_policy_applies_from_its_tally_and_green_credits_follow_on_the_hour(
+    recorded: datetime, green_from: datetime
+) -> None:
+    assert effective_from(recorded) == recorded
+    assert next_whole_hour(effective_from(recorded)) == green_from
 
 
 @given(

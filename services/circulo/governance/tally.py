@@ -10,8 +10,10 @@ Abstentions count toward the quorum, never toward the threshold. Integer arithme
 - quorum: ``cast × 100 ≥ quorum_pct × total`` (``total`` = all voters' weight, > 0);
 - threshold: ``yes × 100 > threshold_pct × (yes + no)``, with ``yes + no > 0``.
 
-Adopted when both hold. A policy adopted takes effect at the first whole UTC hour after the
-tally is recorded (:func:`effective_from`), so a settled hour never straddles two policies.
+Adopted when both hold. An adopted policy applies to sources whose ``ts`` is at or after the
+moment the tally is recorded (its entry's ``ts``): a collection or a repair from then on, a
+green hour that *starts* then or later (green credits change on the hour: an hour is settled
+as one), a floor month that starts then or later.
 """
 
 from __future__ import annotations
@@ -102,9 +104,14 @@ def count(ballots: Iterable[Ballot], rules: Rules) -> Tally:
 
 
 def effective_from(recorded_at: datetime) -> datetime:
-    """When an adopted policy starts to apply: the first whole UTC hour after ``recorded_at``."""
-    hour = recorded_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return hour + HOUR
+    """When an adopted policy starts to apply: the moment its tally was recorded."""
+    return recorded_at.astimezone(UTC)
+
+
+def next_whole_hour(moment: datetime) -> datetime:
+    """The first whole UTC hour at or after ``moment`` (when green credits follow a change)."""
+    hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return hour if hour == moment else hour + HOUR
 
 
 def voter_weights(members: Mapping[str, int], weighting: Weighting) -> dict[str, int]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from circulo.governance.tally import next_whole_hour
 from circulo.rewards.plans.green import (
     HOUR,
     FlaggedPair,
@@ -156,8 +157,8 @@ def policy_bounded(
     if end is None or settled is None or ctx.governance is None:
         return end
     coop = ctx.governance.coops.get(coop_id)
-    changes = [p.effective_from for p in coop.periods if settled < p.effective_from < end] if coop else []
-    return min(changes, default=end)
+    starts = [next_whole_hour(p.effective_from) for p in coop.periods] if coop else []
+    return min((start for start in starts if settled < start < end), default=end)
 
 
 def commit_plans(
