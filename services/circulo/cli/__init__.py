@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "dashboards": "circulo.cli.dashboards",
     "schemas": "circulo.cli.schemas",
     "demo": "circulo.cli.demo",
+    "audit": "circulo.cli.audit",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import psycopg
 
+from circulo.cli.audited import audited
 from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli, setup_logging
 from circulo.errors import ServiceUnavailable, VerificationFailed
 from circulo.ledger import audit, journal, log, service
@@ -98,6 +99,7 @@ def micro_units(amount: int) -> str:
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger", when=lambda params: bool(params.get("rotate")))
 def keygen(
     ctx: CliContext,
     signing_key_path: Path | None,
@@ -363,6 +365,7 @@ def verify_proof(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def correct(
     ctx: CliContext,
     seq: int,
