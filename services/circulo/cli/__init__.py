@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     "schemas": "circulo.cli.schemas",
     "demo": "circulo.cli.demo",
     "audit": "circulo.cli.audit",
+    "monitor": "circulo.cli.monitor",
 }
 
 
