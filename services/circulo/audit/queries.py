@@ -14,6 +14,14 @@ INSERT INTO operator_audit_outcome (invocation, outcome, detail)
 VALUES (%(invocation)s, %(outcome)s, %(detail)s)
 """
 
+# An outcome that could only be written later (a backup's own, recorded by its restore).
+INSERT_OUTCOME_IF_MISSING = """
+INSERT INTO operator_audit_outcome (invocation, outcome, detail)
+SELECT %(invocation)s, %(outcome)s, %(detail)s
+WHERE EXISTS (SELECT 1 FROM operator_audit WHERE invocation = %(invocation)s)
+ON CONFLICT (invocation) DO NOTHING
+"""
+
 LIST = """
 SELECT a.invocation, a.started_at, a.os_user, a.sudo_user, a.operator, a.db_user,
        host(a.client_addr), a.host, a.pid, a.command, a.arguments, a.version,

@@ -31,6 +31,7 @@ COMMAND_MODULES = {
     "demo": "circulo.cli.demo",
     "audit": "circulo.cli.audit",
     "monitor": "circulo.cli.monitor",
+    "backup": "circulo.cli.backup",
 }
 
 

@@ -30,6 +30,8 @@ from circulo.settings import CommonSettings, load_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# click context meta key under which a command finds its own invocation (e.g. to name it in an archive)
+INVOCATION_META = "circulo.audit.invocation"
 
 
 class AuditSettings(CommonSettings):
@@ -65,6 +67,7 @@ def audited(
             settings = audit_settings(click_ctx, section)
             invocation = trail.Invocation.here(command_name(click_ctx), click_ctx.params, settings.operator)
             trail.record_start(settings.database_url, invocation)
+            click_ctx.meta[INVOCATION_META] = invocation
             return run_recorded(func, settings.database_url, invocation, *args, **kwargs)
 
         return wrapper
