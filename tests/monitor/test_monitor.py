@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from circulo.cli import cli
+from circulo.monitor.daemon import Monitor
 from circulo.monitor.sampler import RETAINED_TOPIC, STORE_TOPIC, BrokerSample, SysValues, parse_counter
+from circulo.monitor.settings import MonitorSettings
 from circulo.registry.dynsec import DynsecAdmin, ensure_service_account
 from circulo.settings import MqttEndpoint
 from tests.conftest import BrokerAccounts
@@ -56,7 +58,8 @@ def test_monitor_once_writes_each_coops_counters_and_the_brokers_queue(db_url: s
                 (device_id, received, missing),
             )
         conn.execute("INSERT INTO monitor_seq_sample VALUES ('sunny', now() - interval '8 days', 1, 1)")
-    env = {"CIRCULO_DATABASE_URL": db_url, "CIRCULO_MQTT_URL": monitor_url, "CIRCULO_LOG_LEVEL": "WARNING"}
+    env = {"CIRCULO_DATABASE_URL": db_url, "CIRCULO_MQTT_URL": monitor_url, "CIRCULO_LOG_LEVEL": "WARNING",
+           "CIRCULO_METRICS_PORT": "0"}  # fmt: skip
     result = CliRunner().invoke(cli, ["monitor", "run", "--once"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     samples = rows(
@@ -83,7 +86,8 @@ def test_messages_waiting_for_an_absent_subscriber_show_as_the_brokers_queue(
     db_url: str, monitor_url: str, service_mqtt_url: str
 ) -> None:
     """An ingest that is away with a persistent session: what the broker holds for it is the queue."""
-    env = {"CIRCULO_DATABASE_URL": db_url, "CIRCULO_MQTT_URL": monitor_url, "CIRCULO_LOG_LEVEL": "WARNING"}
+    env = {"CIRCULO_DATABASE_URL": db_url, "CIRCULO_MQTT_URL": monitor_url, "CIRCULO_LOG_LEVEL": "WARNING",
+           "CIRCULO_METRICS_PORT": "0"}  # fmt: skip
     client_id = f"away-{secrets.token_hex(4)}"
     topic = f"circulo/test/{client_id}"
     away = Subscriber(service_mqtt_url, topic, client_id=client_id, persistent=True)
@@ -108,8 +112,23 @@ def test_monitor_with_a_broker_account_that_may_not_read_sys_records_no_broker_s
     db_url: str, broker_accounts: BrokerAccounts
 ) -> None:
     env = {"CIRCULO_DATABASE_URL": db_url, "CIRCULO_MQTT_URL": broker_accounts.url("ingest"),
-           "CIRCULO_MONITOR_SYS_TIMEOUT_S": "2", "CIRCULO_LOG_LEVEL": "WARNING"}  # fmt: skip
+           "CIRCULO_MONITOR_SYS_TIMEOUT_S": "2", "CIRCULO_LOG_LEVEL": "WARNING",
+           "CIRCULO_METRICS_PORT": "0"}  # fmt: skip
     result = CliRunner().invoke(cli, ["monitor", "run", "--once"], env=env, catch_exceptions=False)
     assert result.exit_code == 0
     assert rows(db_url, "SELECT count(*) FROM monitor_broker_sample") == [(0,)]
     assert "broker_counters_missing" in result.stderr
+
+
+def test_the_monitor_is_healthy_only_while_samples_with_the_brokers_counters_are_on_time() -> None:
+    monitor = Monitor(MonitorSettings(interval_s=60, sys_timeout_s=30))
+    assert monitor.health()[0] is False  # no sample yet
+    monitor.last_sample, monitor.broker_sampled = datetime.now(UTC), True
+    assert monitor.health()[0] is True
+    monitor.broker_sampled = False
+    assert monitor.health() == (
+        False,
+        {"last_sample_age_s": pytest.approx(0, abs=5), "broker_sampled": False},
+    )
+    monitor.last_sample, monitor.broker_sampled = datetime.now(UTC) - timedelta(minutes=4), True
+    assert monitor.health()[0] is False  # more than 3 intervals and the timeout ago

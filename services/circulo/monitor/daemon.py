@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -21,6 +22,7 @@ from circulo.errors import ServiceUnavailable
 from circulo.logs import get_logger
 from circulo.monitor.sampler import SYS_TOPICS, SysValues, write_samples
 from circulo.monitor.settings import MonitorSettings
+from circulo.observability import MetricsServer
 from circulo.settings import MqttEndpoint
 from circulo.store.db import connect
 
@@ -59,6 +61,8 @@ class Monitor:
         self.settings = settings
         self.values = SysValues()
         self.stopping = threading.Event()
+        self.last_sample: datetime | None = None
+        self.broker_sampled = False
 
     def sample_once(self) -> None:
         """Write one sample of the co-ops' counters and, when fresh, the broker's."""
@@ -67,6 +71,7 @@ class Monitor:
         with connect(self.settings.database_url, application_name="circulo-monitor") as conn:
             coops = write_samples(conn, self.settings.broker_label(), broker, now,
                                   timedelta(days=self.settings.retention_days))  # fmt: skip
+        self.last_sample, self.broker_sampled = now, broker is not None
         if broker is None:
             log.warning("broker_counters_missing", broker=self.settings.broker_label())
         log.info("monitor_sample", coops=coops, queued=broker.queued_messages if broker else None)
@@ -87,6 +92,15 @@ class Monitor:
             client.loop_stop()
         log.info("monitor_stopped")
 
+    def health(self) -> tuple[bool, Mapping[str, Any]]:
+        """Healthy while samples are written on time and they include the broker's counters."""
+        age = (datetime.now(UTC) - self.last_sample).total_seconds() if self.last_sample else None
+        on_time = age is not None and age < 3 * self.settings.interval_s + self.settings.sys_timeout_s
+        return on_time and self.broker_sampled, {
+            "last_sample_age_s": age,
+            "broker_sampled": self.broker_sampled,
+        }
+
     def stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         """Stop after the current sample (SIGTERM, SIGINT)."""
         self.stopping.set()
@@ -98,4 +112,9 @@ def run_monitor(settings: MonitorSettings, *, once: bool = False) -> None:
     signal.signal(signal.SIGTERM, monitor.stop)
     signal.signal(signal.SIGINT, monitor.stop)
     log.info("monitor_started", broker=settings.broker_label(), interval_s=settings.interval_s)
-    monitor.run(once=once)
+    server = MetricsServer(settings.metrics_port, monitor.health).start() if settings.metrics_port else None
+    try:
+        monitor.run(once=once)
+    finally:
+        if server is not None:
+            server.stop()

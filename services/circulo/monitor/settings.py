@@ -19,6 +19,8 @@ class MonitorSettings(CommonSettings):
     # how long to wait for the broker's SYS-topic values (Mosquitto publishes every 10 s)
     sys_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     broker_name: str | None = None
+    # /healthz (and /metrics) for container health checks; 0 turns them off
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9110
 
     def broker_label(self) -> str:
         """The broker's name in the samples (default: host:port of mqtt_url)."""
