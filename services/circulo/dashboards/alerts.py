@@ -156,7 +156,7 @@ RULES: tuple[AlertRule, ...] = (
     AlertRule(
         "broker_queue", "Broker queue depth", PIPELINE, "operators",
         "Broker {{ $labels.broker }} holds {{ printf \"%.0f\" $values.A.Value }} messages for its clients",
-        "The ingest is not keeping up or is away: check the watermark and the ingest workers; add a worker.",
+        "The ingest is behind or away: `systemctl status 'circulo-ingest@*'`; add a worker to the group.",
         "alert-broker-queue", (pipeline.UID, "Broker queue"), severity="critical",
     ),
     AlertRule(
