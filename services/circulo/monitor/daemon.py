@@ -17,6 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import CollectorRegistry, Gauge
 
 from circulo.errors import ServiceUnavailable
 from circulo.logs import get_logger
@@ -54,8 +55,23 @@ def sys_client(settings: MonitorSettings, values: SysValues) -> mqtt.Client:
     return client
 
 
+class MonitorMetrics:
+    """The monitor's own Prometheus registry: when it last sampled, and the broker's queue then."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.last_sample = Gauge(
+            "circulo_monitor_last_sample_timestamp_seconds", "When the last sample was written (Unix time)",
+            registry=self.registry,
+        )  # fmt: skip
+        self.queued = Gauge(
+            "circulo_monitor_broker_queued_messages", "Messages the broker holds for clients, last sample",
+            registry=self.registry,
+        )  # fmt: skip
+
+
 class Monitor:
-    """One monitor process: its settings, the latest counters and a stop flag."""
+    """One monitor process: its settings, the latest counters, its metrics and a stop flag."""
 
     def __init__(self, settings: MonitorSettings) -> None:
         self.settings = settings
@@ -63,6 +79,7 @@ class Monitor:
         self.stopping = threading.Event()
         self.last_sample: datetime | None = None
         self.broker_sampled = False
+        self.metrics = MonitorMetrics()
 
     def sample_once(self) -> None:
         """Write one sample of the co-ops' counters and, when fresh, the broker's."""
@@ -72,6 +89,9 @@ class Monitor:
             coops = write_samples(conn, self.settings.broker_label(), broker, now,
                                   timedelta(days=self.settings.retention_days))  # fmt: skip
         self.last_sample, self.broker_sampled = now, broker is not None
+        self.metrics.last_sample.set(now.timestamp())
+        if broker is not None:
+            self.metrics.queued.set(broker.queued_messages)
         if broker is None:
             log.warning("broker_counters_missing", broker=self.settings.broker_label())
         log.info("monitor_sample", coops=coops, queued=broker.queued_messages if broker else None)
@@ -112,7 +132,11 @@ def run_monitor(settings: MonitorSettings, *, once: bool = False) -> None:
     signal.signal(signal.SIGTERM, monitor.stop)
     signal.signal(signal.SIGINT, monitor.stop)
     log.info("monitor_started", broker=settings.broker_label(), interval_s=settings.interval_s)
-    server = MetricsServer(settings.metrics_port, monitor.health).start() if settings.metrics_port else None
+    server = None
+    if settings.metrics_port:
+        server = MetricsServer(
+            settings.metrics_port, monitor.health, registry=monitor.metrics.registry
+        ).start()
     try:
         monitor.run(once=once)
     finally:
