@@ -68,11 +68,8 @@ def target_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgre
 @pytest.fixture
 def target_db(target_cluster: PostgresCluster) -> Iterator[str]:
     name = f"restored_{secrets.token_hex(4)}"
-    with psycopg.connect(target_cluster.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield target_cluster.url(name)
-    with psycopg.connect(target_cluster.url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield target_cluster.fresh_database(name)  # empty: no extension, no table
+    target_cluster.drop_database(name)
 
 
 def mint(env: dict[str, str], db_url: str, hour: int, meters: tuple[str, ...]) -> None:

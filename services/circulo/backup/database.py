@@ -23,7 +23,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from circulo.backup.errors import BackupError, RestoreRefused
+from circulo.errors import ServiceUnavailable
 from circulo.ledger import merkle
+from circulo.localstack.postgres import pg_bindir
 from circulo.store.db import connect, first_line, libpq_url
 
 # Group roles the migrations grant to (0001, 0007); a fresh cluster may not have them yet.
@@ -33,8 +35,7 @@ GROUP_ROLES = ("circulo_ingest", "circulo_rewards", "circulo_registry", "circulo
 SNAPSHOT_STATE = """
 SELECT current_setting('server_version'),
        (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'),
-       (SELECT version_num FROM alembic_version LIMIT 1),
-       (SELECT seq FROM ledger_head), (SELECT hash FROM ledger_head)
+       (SELECT version_num FROM alembic_version LIMIT 1)
 """
 ENTRY_HASHES = "SELECT hash FROM ledger_entry ORDER BY seq"
 PUBLIC_KEYS = "SELECT key_id, public_key FROM ledger_signing_key ORDER BY key_id"
@@ -73,19 +74,23 @@ class DumpInfo:
 
 def tool(name: str, bindir: Path | None) -> str:
     """The PostgreSQL client tool: from ``bindir``, else the newest Debian server's, else PATH."""
-    candidates = [bindir / name] if bindir else []
-    candidates += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))[
-        ::-1
-    ]
-    for candidate in candidates:
-        if candidate.is_file():
-            return str(candidate)
+    for directory in (bindir, installed_bindir()):
+        if directory is not None and (directory / name).is_file():
+            return str(directory / name)
     found = shutil.which(name)
     if found is None:
         raise BackupError(
             f"{name} not found: install postgresql-client (deploy/setup/debian.sh) or set pg_bindir"
         )
     return found
+
+
+def installed_bindir() -> Path | None:
+    """The local server's binaries (the local stack's lookup), if a server is installed here."""
+    try:
+        return pg_bindir()
+    except ServiceUnavailable:
+        return None
 
 
 def tool_environment(database_url: str) -> tuple[str, dict[str, str]]:
@@ -140,7 +145,7 @@ def dump(database_url: str, out: Path, bindir: Path | None) -> tuple[DumpInfo, l
     conninfo, env = tool_environment(database_url)
     try:
         with exported_snapshot(database_url) as (conn, snapshot):
-            version, tsdb, revision, _seq, _head = conn.execute(SNAPSHOT_STATE).fetchone() or (None,) * 5
+            version, tsdb, revision = conn.execute(SNAPSHOT_STATE).fetchone() or (None, None, None)
             ledger, hashes = read_ledger(conn)
             run_tool([tool("pg_dump", bindir), "--format=custom", f"--snapshot={snapshot}", "--no-password",
                       f"--file={out}", f"--dbname={conninfo}"], env, "pg_dump")  # fmt: skip
