@@ -84,9 +84,11 @@ class EncryptingWriter:
     def write(self, data: bytes) -> int:
         """Buffer ``data``, sealing every full chunk."""
         self._buffer += data
-        while len(self._buffer) > self.header.chunk_size:  # keep a tail: the last chunk is sealed by close()
-            self._seal(bytes(self._buffer[: self.header.chunk_size]), last=False)
-            del self._buffer[: self.header.chunk_size]
+        size, start = self.header.chunk_size, 0
+        while len(self._buffer) - start > size:  # keep a tail: the last chunk is sealed by close()
+            self._seal(bytes(self._buffer[start : start + size]), last=False)
+            start += size
+        del self._buffer[:start]
         return len(data)
 
     def _seal(self, plaintext: bytes, *, last: bool) -> None:
