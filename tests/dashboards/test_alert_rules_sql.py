@@ -27,7 +27,6 @@ from circulo.dashboards import alerts
 from circulo.dashboards.build import render_alerting
 from circulo.dashboards.macros import TimeRange, expand
 
-NOW = datetime.now(UTC)
 RULES = {rule.name: rule for rule in alerts.RULES}
 PROVISIONED_SQL = {
     rule["uid"]: rule["data"][0]["model"]["rawSql"]
@@ -39,7 +38,8 @@ Scenario = Callable[[psycopg.Connection], None]
 
 
 def ago(**delta: float) -> datetime:
-    return NOW - timedelta(**delta)
+    """A moment before now, taken when the scenario runs (the rules compare with the database's now())."""
+    return datetime.now(UTC) - timedelta(**delta)
 
 
 def state(conn: psycopg.Connection, device_id: str, kind: str, coop: str, **fields: Any) -> None:
@@ -246,7 +246,7 @@ def meter_hours(conn: psycopg.Connection, device_id: str, first: datetime, hours
 
 
 def settlements(conn: psycopg.Connection) -> None:
-    this_hour = NOW.replace(minute=0, second=0, microsecond=0)
+    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     for coop, first_hour, settled_through in (
         ("stuck", this_hour - timedelta(hours=6), this_hour - timedelta(hours=5)),
         ("current", this_hour - timedelta(hours=6), this_hour - timedelta(hours=1)),
@@ -371,7 +371,8 @@ CASES: list[tuple[str, Scenario, set[tuple[str, ...]]]] = [
 def rule_sql(rule: alerts.AlertRule) -> str:
     """The query as provisioned (pending rules: as it will be), expanded as Grafana's data source does."""
     raw = PROVISIONED_SQL.get(rule.uid, rule.sql)
-    window = TimeRange(NOW - timedelta(seconds=rule.window_s), NOW)
+    now = datetime.now(UTC)
+    window = TimeRange(now - timedelta(seconds=rule.window_s), now)
     return expand(raw, window, interval=timedelta(minutes=1), timescaledb=True)
 
 
