@@ -14,7 +14,14 @@ from jsonschema import Draft7Validator
 
 from circulo.cli import cli
 from circulo.dashboards import lint
-from circulo.dashboards.build import BOARDS, DEFAULT_OUT_DIR, render_all, stale_files, write_all
+from circulo.dashboards.build import (
+    BOARDS,
+    DEFAULT_ALERTS_DIR,
+    DEFAULT_OUT_DIR,
+    render_all,
+    stale_files,
+    write_all,
+)
 from circulo.dashboards.query import DATASOURCE_UID, SqlQuery, read_sql
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,15 +48,18 @@ def provisioned_uids() -> set[str]:
 
 
 def test_the_committed_dashboard_json_is_what_the_builder_writes() -> None:
-    assert stale_files(REPO / DEFAULT_OUT_DIR) == [], "run: circulo dashboards build"
+    assert stale_files(REPO / DEFAULT_OUT_DIR, REPO / DEFAULT_ALERTS_DIR) == [], (
+        "run: circulo dashboards build"
+    )
 
 
 def test_a_changed_file_is_reported_stale_and_rebuilt(tmp_path: Path) -> None:
-    write_all(tmp_path)
+    alerting = tmp_path / "alerting"
+    write_all(tmp_path, alerting)
     (tmp_path / "circulo-fleet.json").write_text("{}\n")
-    assert stale_files(tmp_path) == ["circulo-fleet.json"]
-    assert write_all(tmp_path) == [tmp_path / "circulo-fleet.json"]
-    assert stale_files(tmp_path) == []
+    assert stale_files(tmp_path, alerting) == ["circulo-fleet.json"]
+    assert write_all(tmp_path, alerting) == [tmp_path / "circulo-fleet.json"]
+    assert stale_files(tmp_path, alerting) == []
 
 
 @pytest.mark.parametrize("uid", BOARDS)
@@ -134,11 +144,15 @@ def test_the_lint_catches_what_grafana_would_reject(mutate: Any, problem: str) -
     assert any(problem in p for p in problems), problems
 
 
-def test_the_cli_build_check_fails_in_one_line_on_a_stale_file(tmp_path: Path) -> None:
+def test_the_cli_build_check_fails_in_one_line_on_a_stale_dashboard_or_alerting_file(tmp_path: Path) -> None:
     runner = CliRunner()
-    assert runner.invoke(cli, ["dashboards", "build", "--out", str(tmp_path)]).exit_code == 0
-    assert runner.invoke(cli, ["dashboards", "build", "--check", "--out", str(tmp_path)]).exit_code == 0
+    out = ["--out", str(tmp_path), "--alerts-out", str(tmp_path / "alerting")]
+    assert runner.invoke(cli, ["dashboards", "build", *out]).exit_code == 0
+    assert runner.invoke(cli, ["dashboards", "build", "--check", *out]).exit_code == 0
     (tmp_path / "circulo-energy.json").write_text("{}\n")
-    stale = runner.invoke(cli, ["dashboards", "build", "--check", "--out", str(tmp_path)])
+    (tmp_path / "alerting" / "circulo-alert-rules.json").unlink()
+    stale = runner.invoke(cli, ["dashboards", "build", "--check", *out])
     assert stale.exit_code == 1
-    assert stale.stderr.startswith("error: stale dashboards") and "circulo-energy.json" in stale.stderr
+    assert stale.stderr.startswith("error: stale files") and "circulo-energy.json" in stale.stderr
+    assert "circulo-alert-rules.json" in stale.stderr
+    assert len(stale.stderr.splitlines()) == 1

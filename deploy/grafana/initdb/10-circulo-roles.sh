@@ -9,13 +9,18 @@ set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
     -v ingest_pw="$CIRCULO_INGEST_DB_PASSWORD" \
     -v rewards_pw="$CIRCULO_REWARDS_DB_PASSWORD" \
+    -v monitor_pw="$CIRCULO_MONITOR_DB_PASSWORD" \
+    -v operator_pw="$CIRCULO_OPERATOR_DB_PASSWORD" \
     -v grafana_pw="$GRAFANA_DB_PASSWORD" \
     -v grafana_user="$GRAFANA_DB_USER" <<'SQL'
 SELECT 'CREATE ROLE ' || r || ' NOLOGIN'
-FROM unnest(ARRAY['circulo_ingest', 'circulo_rewards', 'circulo_registry', 'circulo_reader']) AS r
+FROM unnest(ARRAY['circulo_ingest', 'circulo_rewards', 'circulo_registry', 'circulo_reader',
+                  'circulo_operator', 'circulo_monitor']) AS r
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 CREATE ROLE circulo_ingest_login LOGIN PASSWORD :'ingest_pw' IN ROLE circulo_ingest;
 CREATE ROLE circulo_rewards_login LOGIN PASSWORD :'rewards_pw' IN ROLE circulo_rewards;
+CREATE ROLE circulo_monitor_login LOGIN PASSWORD :'monitor_pw' IN ROLE circulo_monitor;
+CREATE ROLE circulo_operator_login LOGIN PASSWORD :'operator_pw' IN ROLE circulo_operator;
 CREATE ROLE :"grafana_user" LOGIN PASSWORD :'grafana_pw' IN ROLE circulo_reader;
 ALTER ROLE :"grafana_user" SET default_transaction_read_only = on;
 ALTER ROLE :"grafana_user" SET statement_timeout = '30s';

@@ -32,6 +32,9 @@ COMMAND_MODULES = {
     "dashboards": "circulo.cli.dashboards",
     "schemas": "circulo.cli.schemas",
     "demo": "circulo.cli.demo",
+    "audit": "circulo.cli.audit",
+    "monitor": "circulo.cli.monitor",
+    "backup": "circulo.cli.backup",
 }
 
 

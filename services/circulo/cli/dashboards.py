@@ -54,20 +54,26 @@ def command() -> None:
     show_default=True,
     help="Where the JSON files go.",
 )
+@click.option(
+    "--alerts-out",
+    "alerts_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=builder.DEFAULT_ALERTS_DIR,
+    show_default=True,
+    help="Where the alerting provisioning files go.",
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is stale.")
 @one_line_errors
-def build_command(out_dir: Path, check: bool) -> None:
-    """Write every dashboard's JSON (deploy/grafana/dashboards/*.json)."""
+def build_command(out_dir: Path, alerts_dir: Path, check: bool) -> None:
+    """Write every dashboard's JSON and the alert rules, contact points and policies."""
     if check:
-        stale = builder.stale_files(out_dir)
+        stale = builder.stale_files(out_dir, alerts_dir)
         if stale:
-            raise CirculoError(
-                f"stale dashboards in {out_dir}: {', '.join(stale)} (run circulo dashboards build)"
-            )
-        click.echo(f"{len(builder.BOARDS)} dashboards up to date in {out_dir}")
+            raise CirculoError(f"stale files: {', '.join(stale)} (run circulo dashboards build)")
+        click.echo(f"{len(builder.BOARDS)} dashboards up to date in {out_dir}, alerting in {alerts_dir}")
         return
-    written = builder.write_all(out_dir)
-    click.echo(f"{len(written)} of {len(builder.BOARDS)} dashboards written to {out_dir}")
+    written = builder.write_all(out_dir, alerts_dir)
+    click.echo(f"{len(written)} files written to {out_dir} and {alerts_dir}")
 
 
 @command.command(name="refresh")

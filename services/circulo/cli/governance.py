@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from circulo.cli.audited import audited
 from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli, setup_logging
 from circulo.cli.ledger import database, json_option, key_option, ledger_settings
 from circulo.governance import documents as docs
@@ -157,6 +158,7 @@ def member_key_attest(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def member_key_register(
     ctx: CliContext, attestation: Path, signing_key_path: Path | None, as_json: bool
 ) -> None:
@@ -189,6 +191,7 @@ def command() -> None:
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def secretary(
     ctx: CliContext,
     coop_id: str,
@@ -223,6 +226,7 @@ def secretary(
 @click.option("--public-key", "public_key", required=True, help="The new secretary's public key.")
 @out_option
 @one_line_errors
+@audited("ledger")
 def handover(
     key_path: Path, genesis: str, coop_id: str, account: str, public_key: str, output: Path | None
 ) -> None:
@@ -246,6 +250,7 @@ def handover(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def enable(ctx: CliContext, coop_id: str, signing_key_path: Path | None, as_json: bool) -> None:
     """Turn governance on: the deployment's policy becomes the co-op's first adopted one."""
     operator, settings = operator_of(ctx, signing_key_path)
@@ -281,6 +286,7 @@ def timestamp(value: str) -> datetime:
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def propose(
     ctx: CliContext,
     coop_id: str,
@@ -348,6 +354,7 @@ def ballot_sign(key_path: Path, genesis: str, proposal: str, choice: str, output
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def ballot_submit(ctx: CliContext, ballot_file: Path, signing_key_path: Path | None, as_json: bool) -> None:
     """Record a member's signed ballot (the voter is the member whose key signed it)."""
     operator, settings = operator_of(ctx, signing_key_path)
@@ -373,6 +380,7 @@ def ballot_submit(ctx: CliContext, ballot_file: Path, signing_key_path: Path | N
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def ballot_record(
     ctx: CliContext,
     key_path: Path,
@@ -409,6 +417,7 @@ def ballot_record(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def tally_command(ctx: CliContext, proposal: str, signing_key_path: Path | None, as_json: bool) -> None:
     """After the vote closed: count it and record the tally (adopted: in force from the next hour)."""
     operator, settings = operator_of(ctx, signing_key_path)

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import psycopg
 
+from circulo.cli.audited import audited
 from circulo.cli.common import (
     TOKEN_AMOUNT,
     CliContext,
@@ -104,6 +105,7 @@ def trusted_keys(values: tuple[str, ...]) -> dict[str, str] | None:
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger", when=lambda params: bool(params.get("rotate")))
 def keygen(
     ctx: CliContext,
     signing_key_path: Path | None,
@@ -367,6 +369,7 @@ def verify_proof(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def correct(
     ctx: CliContext,
     seq: int,
@@ -401,6 +404,7 @@ def correct(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def transfer(
     ctx: CliContext,
     coop_id: str | None,
@@ -446,6 +450,7 @@ def report_move(settlement: Settlement, as_json: bool) -> None:
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def genesis(ctx: CliContext, as_json: bool) -> None:
     """The ledger's genesis hash (entry 1's hash): signed requests name the ledger by it."""
     with database(ledger_settings(ctx)) as conn:

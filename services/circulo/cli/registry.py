@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from circulo.cli.audited import audited
 from circulo.cli.common import TOKEN_AMOUNT, CliContext, echo_json, one_line_errors, pass_cli
 from circulo.cli.governance import MEMBER_COMMANDS
 from circulo.ledger.keys import load_signer
@@ -79,6 +80,7 @@ def coop() -> None:
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def coop_add(ctx: CliContext, coop_id: str, name: str, as_json: bool) -> None:
     """Register a co-op (its treasury account is treasury@COOP_ID). Adding it again is a no-op."""
     added, created = members.add_coop(registry_settings(ctx), coop_id, name)
@@ -114,6 +116,7 @@ def member() -> None:
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def member_add(ctx: CliContext, coop_id: str, account: str, shares: int, as_json: bool) -> None:
     """Add ACCOUNT to COOP_ID with integer shares. Adding it again with the same shares is a no-op."""
     added, created = members.add_member(registry_settings(ctx), coop_id, account, shares)
@@ -131,6 +134,7 @@ def member_add(ctx: CliContext, coop_id: str, account: str, shares: int, as_json
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def member_set_shares(ctx: CliContext, coop_id: str, account: str, shares: int, as_json: bool) -> None:
     """Set a member's shares (settlements from now on split by the new numbers)."""
     changed = members.set_shares(registry_settings(ctx), coop_id, account, shares)
@@ -233,6 +237,7 @@ def spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def device_add(
     ctx: CliContext,
     /,
@@ -264,6 +269,7 @@ def device_add(
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def device_import(
     ctx: CliContext, survey: Path, bundle_dir: Path | None, dry_run: bool, as_json: bool
 ) -> None:
@@ -340,6 +346,7 @@ CLEARABLE = ("location", "rated-power-w", "capacity-kg", "installer", "notes")
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def device_update(
     ctx: CliContext, /, device_id: str, clear: tuple[str, ...], as_json: bool, **fields: Any
 ) -> None:
@@ -395,6 +402,7 @@ def device_check(ctx: CliContext, device_id: str, wait_s: int, as_json: bool) ->
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def device_retire(ctx: CliContext, device_id: str, as_json: bool) -> None:
     """Retire a device: its broker client is disabled and its messages are quarantined from now on."""
     done = devices.retire_device(registry_settings(ctx), device_id)
@@ -413,6 +421,7 @@ def device_retire(ctx: CliContext, device_id: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def device_rotate(ctx: CliContext, device_id: str, bundle_dir: Path | None, qr: bool, as_json: bool) -> None:
     """Issue new credentials for a device; the old password stops working at once."""
     settings = registry_settings(ctx)
@@ -426,6 +435,7 @@ def device_rotate(ctx: CliContext, device_id: str, bundle_dir: Path | None, qr: 
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def device_sync(ctx: CliContext, dry_run: bool, bundle_dir: Path | None, as_json: bool) -> None:
     """Reconcile the broker's clients and roles with the registry (repairs half-done steps).
 
@@ -499,6 +509,7 @@ def service_account() -> None:
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def service_account_add(ctx: CliContext, username: str, role: str, as_json: bool) -> None:
     """Create a service account with its role; its password is shown once."""
     settings = registry_settings(ctx)
@@ -512,6 +523,7 @@ def service_account_add(ctx: CliContext, username: str, role: str, as_json: bool
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("registry")
 def service_account_rotate(ctx: CliContext, username: str, as_json: bool) -> None:
     """Give a service account a new password (the old one stops working)."""
     settings = registry_settings(ctx)

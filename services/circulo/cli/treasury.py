@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from circulo.cli.audited import audited
 from circulo.cli.common import (
     TOKEN_AMOUNT,
     CliContext,
@@ -41,6 +42,7 @@ def command() -> None:
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def dividend(
     ctx: CliContext,
     coop_id: str,

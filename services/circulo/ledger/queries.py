@@ -38,7 +38,7 @@ BALANCES_OF = (
     "WHERE (account, token) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
 )
 GENESIS_HASH = "SELECT hash FROM ledger_entry WHERE seq = 1"
-# Records are few beside the mints: a partial index finds them (migration 0012).
+# Records are few beside the mints: a partial index finds them (migration 0008).
 RECORDS_OF = (
     f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE kind = 'record' AND reason = ANY(%s) ORDER BY seq"
 )

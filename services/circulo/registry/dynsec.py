@@ -306,6 +306,11 @@ SERVICE_ROLES: Mapping[str, Sequence[Acl]] = {
         Acl("subscribePattern", "circulo/ledger/v1/#"),
         Acl("publishClientReceive", "circulo/ledger/v1/#"),
     ),
+    # circulo monitor reads the broker's own counters (queue depth for the alerts)
+    "circulo-monitor": (
+        Acl("subscribePattern", "$SYS/broker/#"),
+        Acl("publishClientReceive", "$SYS/broker/#"),
+    ),
     # operator tools watch device topics (device check, mosquitto_sub in the demo)
     "circulo-operator": (
         Acl("subscribePattern", "circulo/#"),

@@ -22,6 +22,7 @@ SERVICE_ACCOUNT_ROLES = {
     "simulator": "circulo-simulator",
     "rewards": "circulo-rewards",
     "operator": "circulo-operator",
+    "monitor": "circulo-monitor",
 }
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
 

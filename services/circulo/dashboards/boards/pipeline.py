@@ -46,11 +46,15 @@ def ingest_row(dashboard: db.Dashboard) -> db.Dashboard:
     return (
         dashboard.with_row(db.Row("Ingest"))
         .with_panel(stat_panel("pipeline/watermark_lag", "W behind now",
-                               "now - W: the oldest receipt time maybe still uncommitted.", "s", width=12)
+                               "now - W: the oldest receipt time maybe still uncommitted.", "s", width=8)
                     .thresholds(thresholds((0, "green"), (30, "yellow"), (120, "red"))))
         .with_panel(stat_panel("pipeline/rollup_age", "Rollups behind now",
-                               "now - the rollups' watermark (refreshed every rewards cycle).", "s", width=12)
+                               "now - the rollups' watermark (refreshed every rewards cycle).", "s", width=8)
                     .thresholds(thresholds((0, "green"), (300, "yellow"), (1800, "red"))))
+        .with_panel(stat_panel("pipeline/broker_queue", "Broker queue",
+                               "Messages the broker holds for its clients (sampled by circulo monitor).",
+                               "none", width=8)
+                    .thresholds(thresholds((0, "green"), (10000, "yellow"), (100000, "red"))))
         .with_panel(rate.with_target(target("pipeline/ingest_rate")).unit("none").min(0)
                     .stacking(common.StackingConfig().mode(cm.StackingMode.NORMAL)).fill_opacity(30))
         .with_panel(lag.with_target(target("pipeline/ingest_lag")).unit("s").min(0))

@@ -1,6 +1,6 @@
 """Governance (SPEC §14): ``adopted_by`` on entries, records found fast.
 
-Revision ID: 0012
+Revision ID: 0008
 Revises: 0007
 
 A governed co-op's mints name the proposal that adopted their policy (``adopted_by``, null
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0012"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

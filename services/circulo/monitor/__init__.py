@@ -1,0 +1,1 @@
+"""`circulo monitor`: samples what the alert rules need over time and the database cannot keep by itself."""
