@@ -123,9 +123,9 @@ def test_a_policy_adopted_by_vote_applies_from_the_next_hour_and_mints_name_the_
     # one aluminium deposit collected just before the policy starts, one just after
     data.device("b1", "bin")
     data.deposit("b1", "d1", start - timedelta(minutes=30), 1000, material="aluminium", account="bob")
-    data.collection("b1", "c1", start - timedelta(minutes=10), 1000)
-    data.deposit("b1", "d2", start + timedelta(minutes=5), 1000, material="aluminium", account="bob")
-    data.collection("b1", "c2", start + timedelta(minutes=20), 1000)
+    data.collection("b1", "c1", start - timedelta(milliseconds=1), 1000)
+    data.deposit("b1", "d2", start - timedelta(microseconds=500), 1000, material="aluminium", account="bob")
+    data.collection("b1", "c2", start, 1000)  # the collection's ts decides: this one is under the new rate
     data.watermark(start + timedelta(hours=1))
     run_cycle(settings, drain=False)
     rows = data.conn.execute(
@@ -156,6 +156,19 @@ def test_a_members_own_ballot_supersedes_the_secretarys_record_of_it(coop: Coop,
     coop.vote("bob", proposal, "yes")
     tally = coop.tally(proposal, now + timedelta(minutes=1)).sources[0]
     assert (tally["yes"], tally["no"], tally["ballots"], tally["adopted"]) == (2, 0, 2, True)
+
+
+def test_a_ballot_racing_the_closing_time_counts_only_before_it(coop: Coop) -> None:
+    closes = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=0)
+    proposal = coop.propose(closes, proposal_id="race")
+    coop.vote("bob", proposal, "yes", now=closes - timedelta(microseconds=1))  # the last moment it is open
+    before = entries(coop)
+    with pytest.raises(GovernanceRefused, match="the vote closed at"):
+        coop.vote("carol", proposal, "no", now=closes)
+    assert entries(coop) == before
+    tally = coop.tally(proposal, closes + timedelta(seconds=1)).sources[0]
+    assert (tally["yes"], tally["no"], tally["ballots"]) == (1, 0, 1)
+    assert not tally["adopted"]  # 1 of 4 voters: no quorum
 
 
 def test_bad_ballots_are_refused_and_write_nothing(coop: Coop) -> None:
