@@ -287,9 +287,9 @@ def ledger(conn: psycopg.Connection, times: list[datetime], checkpoint_size: int
         entry_hash = hashlib.sha256(f"{prev}{seq}".encode()).hexdigest()
         conn.execute(
             "INSERT INTO ledger_entry (seq, ts, kind, token, account, amount_micro, reason, settlement_id,"
-            " sources, policy, idempotency_key, key_id, prev_hash, hash, sig)"
+            " sources, policy, idempotency_key, key_id, prev_hash, hash, sig, format)"
             " VALUES (%s, %s, 'mint', 'GRN', 'treasury@sunny', 1000, 'green.energy', %s, '[]', 'v1', %s, %s,"
-            " %s, %s, %s)",
+            " %s, %s, %s, 2)",
             (seq, ts, f"green:sunny:{seq}", hashlib.sha256(f"i{seq}".encode()).hexdigest(), key_id, prev,
              entry_hash, "cd" * 64),
         )  # fmt: skip

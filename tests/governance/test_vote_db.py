@@ -142,6 +142,35 @@ def test_a_policy_adopted_by_vote_applies_from_the_next_hour_and_mints_name_the_
     assert standalone_verify(lines, [load_signer(settings.signing_key_path).public_key_hex]).startswith("OK")
 
 
+def test_a_mint_under_a_policy_the_members_did_not_adopt_fails_verification(
+    coop: Coop, settings: RewardsSettings
+) -> None:
+    now = datetime.now(UTC)
+    proposal = coop.propose(now + timedelta(seconds=30), proposal_id="alu30")
+    for voter in ("alice", "bob", "carol"):
+        coop.vote(voter, proposal, "yes")
+    tally = coop.tally(proposal, now + timedelta(minutes=1))
+    collected = format_ts(tally.ts + timedelta(minutes=5))
+    # a deposit collected after adoption, minted under the old rate by something around the engine
+    stale = NewEntry(kind="mint", token="RCY", account="bob", amount_micro=20_000_000,
+                     reason="recycle.deposit", settlement_id="deposit:b1:c9", policy="rewards-v1",
+                     sources=({"type": "collection", "coop_id": "coop1", "device_id": "b1",
+                               "event_id": "c9", "ts": collected, "collected_g": 1000, "deposits_g": 1000,
+                               "tolerance_pct": 15},))  # fmt: skip
+    signer = load_signer(settings.signing_key_path)
+    with connect(coop.db_url) as conn:
+        with conn.transaction():
+            journal.append_entries(conn, [stale], signer, now=tally.ts + timedelta(minutes=6))
+        result = audit.verify_database(conn)
+        lines = list(export_lines(conn, signer))
+    assert result.first_bad is not None and result.first_bad.problem == "bad policy"
+    assert "rewards-v1-alu30 (adopted by alu30)" in result.first_bad.detail
+    verdict = standalone_verify(lines, [signer.public_key_hex])
+    assert (
+        verdict.startswith("FAIL entry") and "the co-op had adopted ('rewards-v1-alu30', 'alu30')" in verdict
+    )
+
+
 def test_a_members_own_ballot_supersedes_the_secretarys_record_of_it(coop: Coop, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     proposal = coop.propose(now + timedelta(seconds=30), proposal_id="sup")
@@ -219,6 +248,22 @@ def test_an_operator_cannot_register_a_key_without_the_secretarys_attestation(co
     ):
         service.register_member_key(conn, coop.operator, forged)
     assert entries(coop) == before
+
+
+def test_a_rotated_key_replaces_the_old_one_and_a_revoked_key_votes_no_more(coop: Coop) -> None:
+    new = Ed25519PrivateKey.generate()
+    with connect(coop.db_url) as conn:
+        service.register_member_key(conn, coop.operator, attestation(coop, "bob", docs.public_key_hex(new)))
+        service.register_member_key(
+            conn, coop.operator, attestation(coop, "carol", docs.public_key_hex(coop.keys["carol"]), "revoke")
+        )
+    proposal = coop.propose(datetime.now(UTC) + timedelta(seconds=30), proposal_id="keys")
+    with pytest.raises(GovernanceRefused, match="no member's key in force"):
+        coop.vote("bob", proposal, "yes")  # the key bob had before rotating
+    with pytest.raises(GovernanceRefused, match="no member's key in force"):
+        coop.vote("carol", proposal, "yes")  # revoked
+    coop.keys["bob"] = new
+    assert coop.vote("bob", proposal, "yes").account == "bob"
 
 
 def test_a_proposal_may_not_change_a_deployment_wide_rule(coop: Coop) -> None:

@@ -141,7 +141,8 @@ def test_a_leader_whose_lock_connection_was_cut_does_not_mint_twice(
     for k in range(4):
         deliver_round(data, k)
         time.sleep(0.2)
-    wait_for(lambda: leader_lock_pids(data), timeout=60, what="the first engine to lead")
+    # the lock connection exists while the engine still waits for the lock: wait until it leads
+    wait_for(lambda: '"event": "leader"' in first.log(), timeout=60, what="the first engine to lead")
     # cut the leader's lock connection; it keeps running and a second engine takes over
     for pid in leader_lock_pids(data):
         data.scalar("SELECT pg_terminate_backend(%s)", (pid,))
@@ -149,10 +150,9 @@ def test_a_leader_whose_lock_connection_was_cut_does_not_mint_twice(
     for k in range(4, 10):
         deliver_round(data, k)
         time.sleep(0.3)
-    time.sleep(1.0)
+    wait_for(lambda: "leader_lock_lost" in first.log(), timeout=60, what="the first engine to notice")
     assert first.alive() and second.alive()
     assert [first.terminate(), second.terminate()] == [0, 0]
-    assert "leader_lock_lost" in first.log()
     finish = run_engine_once(db_url, key_path, tmp_path, "--drain")
     assert finish.returncode == 0, finish.stderr
     assert outcome(db_url) == expected

@@ -41,8 +41,8 @@ def test_deposits_settle_with_the_collection_once_w_passes_its_receipt_plus_grac
     assert sources == [
         {"type": "deposit", "device_id": "bin1", "event_id": "d1", "ts": "2025-06-01T10:00:00.000000Z",
          "material": "aluminium", "weight_g": 1000, "rate_rcy_per_kg": "20"},
-        {"type": "collection", "device_id": "bin1", "event_id": "c1", "ts": "2025-06-01T11:00:00.000000Z",
-         "collected_g": 2100, "deposits_g": 2250, "tolerance_pct": 15},
+        {"type": "collection", "coop_id": "coop1", "device_id": "bin1", "event_id": "c1",
+         "ts": "2025-06-01T11:00:00.000000Z", "collected_g": 2100, "deposits_g": 2250, "tolerance_pct": 15},
     ]  # fmt: skip
 
 

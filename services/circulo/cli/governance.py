@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,12 @@ import click
 from circulo.cli.audited import audited
 from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli, setup_logging
 from circulo.cli.ledger import database, json_option, key_option, ledger_settings
+from circulo.errors import NotFound
 from circulo.governance import documents as docs
 from circulo.governance import service
 from circulo.governance.service import ProposalSpec
 from circulo.ledger import journal
-from circulo.ledger.entries import LedgerEntry, parse_ts
+from circulo.ledger.entries import LedgerEntry, format_ts, parse_ts
 from circulo.ledger.keys import generate_key, load_signer
 from circulo.ledger.requests import InvalidRequest, new_nonce
 from circulo.registry.bundle import qr_png_of, write_secret
@@ -118,6 +119,15 @@ def member_keygen(key_path: Path, qr_path: Path | None, as_json: bool) -> None:
 @click.group(name="key")
 def member_key() -> None:
     """A member's key on the ledger: the secretary attests it, the operator records it."""
+
+
+@member_key.command(name="public")
+@click.option("--key", "key_path", type=EXISTING_FILE, required=True, help="Your own key file.")
+@one_line_errors
+def member_key_public(key_path: Path) -> None:
+    """Print the public key of your key file (what the secretary attests)."""
+    signer = load_signer(key_path)
+    click.echo(f"{signer.public_key_hex}  (key id {signer.key_id})")
 
 
 @member_key.command(name="attest")
@@ -419,7 +429,7 @@ def ballot_record(
 @one_line_errors
 @audited("ledger")
 def tally_command(ctx: CliContext, proposal: str, signing_key_path: Path | None, as_json: bool) -> None:
-    """After the vote closed: count it and record the tally (adopted: in force from the next hour)."""
+    """After the vote closed: count it and record the tally (adopted: in force from then on)."""
     operator, settings = operator_of(ctx, signing_key_path)
     with database(settings) as conn:
         entry = service.tally(conn, operator, proposal)
@@ -448,3 +458,34 @@ def show(ctx: CliContext, coop_id: str | None, as_json: bool) -> None:
         return
     for line in service.describe_lines(view):
         click.echo(line)
+
+
+@command.command(name="policy")
+@click.option("--coop", "coop_id", required=True)
+@click.option(
+    "--at", "moment", help="The policy in force at this time (default: now), e.g. 2026-12-20T18:00:00Z."
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the policy file here (default: stdout).")  # fmt: skip
+@pass_cli
+@one_line_errors
+def policy_command(ctx: CliContext, coop_id: str, moment: str | None, output: Path | None) -> None:
+    """The exact policy file a governed co-op settles under (to start a proposal from)."""
+    with database(ledger_settings(ctx)) as conn:
+        state = service.load_state(conn)
+    at = parse_ts(moment) if moment else datetime.now(UTC)
+    period = state.coop(coop_id).period_at(at)
+    if period is None or period.policy_toml is None:
+        raise NotFound(
+            f"co-op {coop_id} is not governed at {format_ts(at)}: it settles under the deployment's policy"
+        )
+    if output is None:
+        click.echo(period.policy_toml, nl=False)
+    else:
+        output.write_text(period.policy_toml, encoding="utf-8")
+    click.echo(
+        f"{period.policy_version} (sha256 {period.policy_sha256}, "
+        f"adopted by {period.adopted_by or 'governance enable'}, "
+        f"in force from {format_ts(period.effective_from)})",
+        err=True,
+    )

@@ -313,7 +313,7 @@ def check_open(proposal: Proposal, now: datetime) -> None:
 def tally(
     conn: psycopg.Connection, operator: Operator, proposal_hash: str, *, now: datetime | None = None
 ) -> LedgerEntry:
-    """The recount of a closed proposal, recorded; adopted, its policy applies from the next whole hour."""
+    """The recount of a closed proposal, recorded; adopted, its policy applies from the tally on."""
     with conn.transaction():
         act = action(conn, operator, now)
         proposal = find_proposal(act.state, proposal_hash)

@@ -155,7 +155,32 @@ def on_tally(entry: dict[str, Any], source: dict[str, Any], state: dict[str, Any
     if proposal is None or entry["ts"] < proposal["closes"]:
         return "tally of an unknown or still open proposal"
     recorded = {k: source[k] for k in ("yes", "no", "abstain", "total", "ballots", "adopted")}
-    return None if recount(proposal) == recorded else f"tally disagrees with the recount {recount(proposal)}"
+    if recount(proposal) != recorded:
+        return f"tally disagrees with the recount {recount(proposal)}"
+    if source["adopted"]:  # from the tally's ts on: the adopted policy (None: governance off)
+        adopted = (proposal["policy_version"], proposal["proposal_id"]) if proposal["policy_toml"] else None
+        state["periods"].setdefault(proposal["coop_id"], []).append((entry["ts"], adopted))
+    return None
+
+
+def on_enabled(entry: dict[str, Any], source: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """Governance on: from the entry's ts the co-op settles under the policy it names."""
+    state["periods"].setdefault(source["coop_id"], []).append((entry["ts"], (source["policy_version"], None)))
+    return None
+
+
+def policy_problem(entry: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """A reward mint of a governed co-op names the policy (and proposal) in force for its source."""
+    part = entry["settlement_id"].split(":")
+    found = [(part[1], part[2][:13] + ":00:00.000000Z")] if part[0] == "green" and len(part) > 3 else []
+    wanted = {"recycle.deposit": "collection", "repair": "repair"}.get(entry["reason"])
+    found += [(s["coop_id"], s["ts"]) for s in entry["sources"] if s.get("type") == wanted and "coop_id" in s]
+    if entry["kind"] != "mint" or not found:
+        return None
+    periods = [p for at, p in state["periods"].get(found[0][0], []) if at <= found[0][1]]
+    expected = periods[-1] if periods and periods[-1] else (entry["policy"], None)
+    got = (entry["policy"], entry.get("adopted_by"))
+    return None if got == expected else f"mint under {got}, the co-op had adopted {expected}"
 
 
 VOTES = {
@@ -164,6 +189,7 @@ VOTES = {
     "governance.proposal": on_proposal,
     "governance.ballot": on_ballot,
     "governance.tally": on_tally,
+    "governance.enabled": on_enabled,
 }
 
 
@@ -202,11 +228,13 @@ def verify(lines: list[str], public_keys_hex: list[str]) -> str:
     prev, hashes = "0" * 64, []
     balances: dict[tuple[str, str], int] = {}
     moves: dict[str, int] = {}
-    votes: dict[str, Any] = {"coops": {}, "proposals": {}}
+    votes: dict[str, Any] = {"coops": {}, "proposals": {}, "periods": {}}
     for seq, entry in enumerate(entries, start=1):
         problem = entry_problem(entry, seq, prev, keys) or move_balance(entry, balances, moves)
         if problem is None and entry["kind"] == "record":
             problem = governance(entry, votes, entries[0]["hash"])
+        elif problem is None:
+            problem = policy_problem(entry, votes)
         if problem:
             return f"FAIL entry {seq}: {problem}"
         prev = entry["hash"]
@@ -233,4 +261,5 @@ if __name__ == "__main__":
         except Exception as e:  # a malformed export is a verdict too, on one line
             verdict = f"FAIL malformed export: {type(e).__name__}: {e}"
     print(verdict)  # noqa: T201 - a command-line tool
+    sys.exit(0 if verdict.startswith("OK") else 1)
     sys.exit(0 if verdict.startswith("OK") else 1)

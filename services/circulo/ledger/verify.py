@@ -315,20 +315,47 @@ class MoveTally:
 
 
 def policy_problem(state: GovernanceState, entry: Mapping[str, Any]) -> tuple[str, str] | None:
-    """A green entry (its id names co-op and hour) names the policy in force for that hour."""
-    parts = str(entry["settlement_id"]).split(":", 2)
-    if entry["kind"] == "burn" or parts[0] != "green" or len(parts) != 3:
+    """A reward mint names the policy in force for its co-op when its source happened.
+
+    A green mint's settlement id names co-op and hour; a deposit mint's collection source and
+    a repair mint's repair source carry ``coop_id`` and ``ts`` (mints written before they did
+    are not judged).
+    """
+    if entry["kind"] != "mint":
         return None
-    coop = state.coops.get(parts[1])
-    try:
-        hour = datetime.strptime(parts[2], "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
-    except ValueError:
+    found = policy_moment(entry)
+    if found is None:
         return None
-    period = coop.period_at(hour) if coop is not None else None
+    coop_id, moment, label = found
+    coop = state.coops.get(coop_id)
+    period = coop.period_at(moment) if coop is not None else None
     governed = period is not None and period.policy_toml is not None
     wanted = (period.policy_version, period.adopted_by) if governed and period else (entry["policy"], None)
     if (entry["policy"], entry.get("adopted_by")) != wanted:
-        return "bad policy", f"the co-op's policy for {parts[2]} is {wanted[0]} (adopted by {wanted[1]})"
+        return "bad policy", f"the co-op's policy for {label} is {wanted[0]} (adopted by {wanted[1]})"
+    return None
+
+
+# the source whose co-op and ts pick the policy of each reward reason
+POLICY_SOURCES = {"recycle.deposit": "collection", "repair": "repair"}
+
+
+def policy_moment(entry: Mapping[str, Any]) -> tuple[str, datetime, str] | None:
+    """(co-op, moment, label) whose policy a reward mint must follow; None when not judged."""
+    parts = str(entry["settlement_id"]).split(":", 2)
+    if parts[0] == "green" and len(parts) == 3:
+        try:
+            hour = datetime.strptime(parts[2], "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return parts[1], hour, parts[2]
+    wanted = POLICY_SOURCES.get(entry["reason"])
+    for source in entry["sources"] if wanted else ():
+        if isinstance(source, Mapping) and source.get("type") == wanted and "coop_id" in source:
+            try:
+                return str(source["coop_id"]), parse_ts(str(source["ts"])), f"{wanted} at {source['ts']}"
+            except (KeyError, ValueError):
+                return None
     return None
 
 

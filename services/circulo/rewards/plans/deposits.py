@@ -99,10 +99,11 @@ def deposit_source(deposit: Deposit, rate: str) -> Source:
     return source
 
 
-def collection_source(collection: Collection, sum_g: int, tolerance_pct: int) -> Source:
-    """The collection a deposit settled with, and the mass balance it passed."""
+def collection_source(collection: Collection, coop_id: str, sum_g: int, tolerance_pct: int) -> Source:
+    """The collection a deposit settled with (its co-op and ts pick the policy), and the mass balance."""
     return {
         "type": "collection",
+        "coop_id": coop_id,
         "device_id": collection.device_id,
         "event_id": collection.event_id,
         "ts": format_ts(collection.ts),
@@ -163,7 +164,8 @@ def deposit_settlement(
     flags = [outcome_flag(o, collection, sum_g, recycling.tolerance_pct) for o in outcomes if o.flag]
     flags += [cap_flag(c, recycling.daily_cap_rcy) for c in capped if c.capped]
     settlement_id = f"deposit:{collection.device_id}:{collection.event_id}"
-    evidence = DepositEvidence(ctx, capped, collection_source(collection, sum_g, recycling.tolerance_pct))
+    collected = collection_source(collection, item.coop_id, sum_g, recycling.tolerance_pct)
+    evidence = DepositEvidence(ctx, capped, collected)
     settlement = Settlement(
         settlement_id=settlement_id,
         kind="deposit",

@@ -73,6 +73,7 @@ def repair_source(repair: Repair, amount: int, ctx: CycleContext, figures: Categ
     """The repair as ledger evidence, with its CO2e figure and the factor-table version."""
     source: dict[str, str | int] = {
         "type": "repair",
+        "coop_id": repair.coop_id,
         "device_id": repair.device_id,
         "event_id": repair.event_id,
         "ts": format_ts(repair.ts),
