@@ -48,7 +48,7 @@ def parsed(text: str) -> list[dict[str, str]]:
 
 def test_the_columns_are_the_standards_fields_in_the_published_order_with_record_date_last() -> None:
     assert set(COLUMNS) == FIELDS
-    assert COLUMNS == (*PUBLISHED_ORDER, "record_date")
+    assert (*PUBLISHED_ORDER, "record_date") == COLUMNS
 
 
 def test_a_repair_becomes_one_row_in_the_standards_words() -> None:
