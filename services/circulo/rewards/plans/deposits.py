@@ -18,8 +18,8 @@ from circulo.ledger.entries import format_ts
 from circulo.rewards.cap import CappedMint, CapRequest, apply_cap, cap_flag
 from circulo.rewards.records import (
     RCY,
-    CycleContext,
     FlagRecord,
+    PlanContext,
     Settlement,
     Source,
     mint_entries,
@@ -142,7 +142,7 @@ def deposit_settlement(
     item: PendingCollection,
     deposits: Sequence[Deposit],
     *,
-    ctx: CycleContext,
+    ctx: PlanContext,
     members: frozenset[str],
     used: Mapping[tuple[str, date], int],
 ) -> tuple[Settlement, list[CappedMint[Deposit]]]:
@@ -190,7 +190,7 @@ def deposit_settlement(
 class DepositEvidence:
     """What each account's deposit mint carries: its deposits, the collection, its cap."""
 
-    ctx: CycleContext
+    ctx: PlanContext
     capped: Sequence[CappedMint[Deposit]]
     collection: Source
 
@@ -205,7 +205,7 @@ class DepositEvidence:
         return (*deposits, self.collection, *caps)
 
 
-def late_settlement(late: LateDeposit, ctx: CycleContext) -> Settlement:
+def late_settlement(late: LateDeposit, ctx: PlanContext) -> Settlement:
     """A deposit that arrived after its window settled: flagged ``late``, nothing minted."""
     deposit = late.deposit
     value = rcy_micro(deposit.weight_g, ctx.policy.recycling.rates_rcy_per_kg[deposit.material])
