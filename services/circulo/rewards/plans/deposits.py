@@ -65,6 +65,13 @@ class LateDeposit:
         return self.deposit.order_key
 
 
+def collection_cleared(
+    item: PendingCollection, *, watermark: datetime | None, grace_s: float, drain: bool
+) -> bool:
+    """Whether W has passed the collection's receipt plus the grace (always, when draining)."""
+    return drain or (watermark is not None and item.received_at + timedelta(seconds=grace_s) < watermark)
+
+
 def ready_collections(
     pending: Sequence[PendingCollection], *, watermark: datetime | None, grace_s: float, drain: bool
 ) -> list[PendingCollection]:
@@ -78,7 +85,7 @@ def ready_collections(
         device_id = item.collection.device_id
         if device_id in blocked:
             continue
-        if drain or (watermark is not None and item.received_at + timedelta(seconds=grace_s) < watermark):
+        if collection_cleared(item, watermark=watermark, grace_s=grace_s, drain=drain):
             ready.append(item)
         else:
             blocked.add(device_id)
