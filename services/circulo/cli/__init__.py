@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "service-account": "circulo.cli.registry",
     "rewards": "circulo.cli.rewards",
     "repairs": "circulo.cli.repairs",
+    "statements": "circulo.cli.statements",
     "ledger": "circulo.cli.ledger",
     "treasury": "circulo.cli.treasury",
     "governance": "circulo.cli.governance",

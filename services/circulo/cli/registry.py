@@ -20,6 +20,7 @@ import click
 from circulo.cli.audited import audited
 from circulo.cli.common import TOKEN_AMOUNT, CliContext, echo_json, one_line_errors, pass_cli
 from circulo.cli.governance import MEMBER_COMMANDS
+from circulo.cli.statements import member_statement_command
 from circulo.ledger.keys import load_signer
 from circulo.ledger.requests import TransferRequest, new_nonce, sign_transfer
 from circulo.logs import configure_logging
@@ -146,7 +147,7 @@ def coop_open_data(
 # --- members ----------------------------------------------------------------------------------
 @click.group(name="member")
 def member() -> None:
-    """Members of co-ops and their shares: add, set-shares, list; sign-transfer (offline)."""
+    """Members of co-ops and their shares: add, set-shares, list, statement; sign-transfer (offline)."""
 
 
 @member.command(name="add")
@@ -605,5 +606,7 @@ def _lines(lines: list[str]) -> None:
     for line in lines:
         click.echo(line)
 
+
+member.add_command(member_statement_command)  # built in cli/statements.py (it needs the ledger)
 
 commands = (coop, member, device, service_account)
