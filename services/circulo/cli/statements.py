@@ -118,9 +118,8 @@ def print_statement(data: dict[str, Any], checks: dict[str, Any]) -> None:
     for balance in data["balances"]:
         click.echo(f"  balance {micro_units(balance['amount_micro'])} {balance['token']}")
     for item in data["pending"]:
-        click.echo(
-            f"  pending ~{micro_units(item['estimate_micro'])} {item['token']}: {item['what']} — {item['why']}"
-        )
+        estimate = f"~{micro_units(item['estimate_micro'])} {item['token']}"
+        click.echo(f"  pending {estimate}: {item['what']} — {item['why']}")
     verdicts = {c["seq"]: c["verdict"] for c in checks["entries"]}
     for item in data["entries"]:
         seq = item["entry"]["seq"]
