@@ -83,7 +83,7 @@ class Page:
             '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             '<meta name="referrer" content="no-referrer">\n<meta name="robots" content="noindex, nofollow">\n'
-            f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy, quote=False)}">\n'
             f"<title>{html.escape(self.title)}</title>\n<style>{style}</style>\n</head>\n"
             f'<body data-verification="pending">\n{self.body}\n{scripts}</body>\n</html>\n'
         )
