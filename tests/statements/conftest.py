@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.rewards.conftest import data, key_path, settings  # noqa: F401 (fixtures)
+from tests.rewards import conftest as rewards_fixtures
 from tests.rewards.rewards_factories import MINUTE, T0, RewardsData
 
 from circulo.ledger import log
@@ -23,6 +23,10 @@ from circulo.statements.model import PinnedKey
 from circulo.statements.pending import plan_context
 
 HOUR = timedelta(hours=1)
+# The rewards tests' fixtures: a signing key, engine settings, the test-data writer.
+key_path = rewards_fixtures.key_path
+settings = rewards_fixtures.settings
+data = rewards_fixtures.data
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def scenario(db_url: str, data: RewardsData, key_path: Path, settings: RewardsSe
 
 
 @pytest.fixture
-def riverside(db_url: str, data: RewardsData, key_path: Path, settings: RewardsSettings) -> Iterator[Coop]:  # noqa: F811
+def riverside(db_url: str, data: RewardsData, key_path: Path, settings: RewardsSettings) -> Iterator[Coop]:
     """A co-op whose day settled (drain), then more received (pending), then a signed checkpoint."""
     coop = scenario(db_url, data, key_path, settings)
     coop.checkpoint()
@@ -98,7 +102,7 @@ def riverside(db_url: str, data: RewardsData, key_path: Path, settings: RewardsS
 
 
 @pytest.fixture
-def unsigned(db_url: str, data: RewardsData, key_path: Path, settings: RewardsSettings) -> Coop:  # noqa: F811
+def unsigned(db_url: str, data: RewardsData, key_path: Path, settings: RewardsSettings) -> Coop:
     """The same co-op before anyone signed a checkpoint."""
     return scenario(db_url, data, key_path, settings)
 
