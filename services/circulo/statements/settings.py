@@ -53,6 +53,8 @@ class StatementsSettings(CommonSettings):
     def pinned_key(self) -> PinnedKey:
         """The configured key (hex, or read from the named file); ConfigError when there is none."""
         text = self.ledger_public_key.strip()
+        if re.fullmatch(r"[0-9a-fA-F]+", text) and not HEX_KEY_RE.fullmatch(text):
+            raise ConfigError(f"ledger_public_key {text[:80]!r} is not 64 lowercase hex digits")
         if not HEX_KEY_RE.fullmatch(text):
             path = Path(text).expanduser()
             try:
