@@ -147,7 +147,7 @@ def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> li
 
 
 def policy_bounded(
-    end: datetime | None, coop_id: str, settled: datetime | None, ctx: CycleContext
+    end: datetime | None, coop_id: str, settled: datetime | None, ctx: PlanContext
 ) -> datetime | None:
     """Stop a governed co-op's settling at its next policy change: no window straddles two policies.
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import psycopg
 
+from circulo.governance.service import load_state
 from circulo.ledger.describe import amount_text
 from circulo.rewards import deposits as deposit_shell
 from circulo.rewards import green, repairs
@@ -80,7 +81,7 @@ class PendingItem:
 def plan_context(
     conn: psycopg.Connection, policy: Policy, *, grace_s: float, idle_timeout_s: float
 ) -> PlanContext:
-    """The engine's planning context as of now: its policy and timing, and W read now."""
+    """The engine's planning context as of now: its policy and timing, the co-ops' governance, W now."""
     row = conn.execute(inputs.WATERMARK).fetchone()
     return PlanContext(
         policy=policy,
@@ -88,6 +89,7 @@ def plan_context(
         drain=False,
         grace_s=grace_s,
         idle_timeout_s=idle_timeout_s,
+        governance=load_state(conn),
     )
 
 
@@ -143,10 +145,10 @@ def deposit_words(deposit: Deposit) -> str:
     return f"{deposit.weight_g} g {deposit.material} at {deposit.device_id}"
 
 
-def unsettled_deposits(conn: psycopg.Connection, account: str) -> list[tuple[Deposit, datetime | None]]:
-    """The account's unclaimed deposits, each with its bin's last settled collection time."""
+def unsettled_deposits(conn: psycopg.Connection, account: str) -> list[tuple[Deposit, str, datetime | None]]:
+    """The account's unclaimed deposits, each with its bin's co-op and last settled collection time."""
     rows = conn.execute(queries.UNSETTLED_DEPOSITS, {"account": account})
-    return [(Deposit(*row[:7]), row[9]) for row in rows]
+    return [(Deposit(*row[:7]), row[8], row[9]) for row in rows]
 
 
 def recycling_pending(conn: psycopg.Connection, account: str, ctx: PlanContext) -> list[PendingItem]:
@@ -160,12 +162,12 @@ def recycling_pending(conn: psycopg.Connection, account: str, ctx: PlanContext) 
     )
     windows = collection_windows(pending, settled_ts, ctx)
     items, open_windows = [], {}
-    for deposit, last_settled in mine:
+    for deposit, coop_id, last_settled in mine:
         window = covering_window(deposit, windows.get(deposit.device_id, []))
         if last_settled is not None and deposit.ts <= last_settled:
             items.append(PendingItem("deposit", RCY, deposit.ts, deposit_words(deposit), "late", 0))
         elif window is None:
-            items.append(uncollected_deposit(deposit, ctx))
+            items.append(uncollected_deposit(deposit, ctx.at(coop_id, deposit.ts)))
         else:
             open_windows[window.order_key] = window
     work: list[Window | Repair] = [*open_windows.values(), *repairs.unclaimed_repairs(conn, account)]
@@ -226,8 +228,9 @@ def window_items(
     """The account's deposits in one collection window, priced as the engine will settle the window."""
     collection = window.item.collection
     deposits = deposit_shell.window_deposits(conn, collection.device_id, window.after, collection.ts)
+    ctx = pricing.ctx.at(window.item.coop_id, collection.ts)  # as the engine: the policy in force then
     settlement, capped = deposit_settlement(
-        window.item, deposits, ctx=pricing.ctx, members=pricing.members, used=pricing.used
+        window.item, deposits, ctx=ctx, members=pricing.members, used=pricing.used
     )
     pricing.carry(capped)
     minted = {
@@ -254,7 +257,7 @@ def mint_to(settlement: Settlement, account: str) -> int:
 
 def repair_item(repair: Repair, account: str, pricing: Pricing) -> PendingItem:
     """The account's part of one unsettled repair, as the engine will settle it."""
-    ctx = pricing.ctx
+    ctx = pricing.ctx.at(repair.coop_id, repair.ts)
     settlement, capped = repair_settlement(repair, ctx, pricing.members, pricing.used)
     pricing.carry(capped)
     role = " and ".join(
@@ -276,7 +279,7 @@ def green_pending(
 ) -> list[PendingItem]:
     """The account's share of the co-op's unsettled green hours (its shares as they are now)."""
     settled = green.settled_through(conn, coop_id)
-    end = green.coop_settle_end(conn, coop_id, ctx)
+    end = green.policy_bounded(green.coop_settle_end(conn, coop_id, ctx), coop_id, settled, ctx)
     baselines = green.meter_baselines(conn, coop_id)
     green.fill_pairs(
         conn,
@@ -284,7 +287,7 @@ def green_pending(
         baselines=baselines,
         window_end=green.FAR_FUTURE,
         settled=settled,
-        plausibility_pct=ctx.policy.green.plausibility_pct,
+        plausibility_pct=ctx.at(coop_id, settled).policy.green.plausibility_pct,
     )
     meter_hours, flagged = green.read_pair_summaries(conn)
     plans = plan_green(coop_id, end=None, baselines=baselines, meter_hours=meter_hours, flagged=flagged)
@@ -307,7 +310,7 @@ def green_item(
     plan: GreenPlan, account: str, shares: Mapping[str, int], end: datetime | None, ctx: PlanContext
 ) -> PendingItem:
     """The account's estimated part of one unsettled green hour (or of the co-op's late pairs)."""
-    settlement = green_settlement(plan, ctx, shares)
+    settlement = green_settlement(plan, ctx.at(plan.coop_id, plan.period_start), shares)
     total = amount_text(settlement.minted_micro, GRN)
     when = "late readings of hours already settled" if plan.hour is None else f"hour {hour_label(plan.hour)}"
     what = f"{plan.coop_id} {when}: the co-op's meters credited {plan.credited_wh} Wh so far ({total} in all)"

@@ -1,7 +1,7 @@
 """Open repair data (SPEC §12): repair events' brand, year and barrier; each co-op's ORDS settings.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 
 ``repair_event`` gains the optional ``brand``, ``year_of_manufacture`` and ``barrier`` of a
 repair event (added as nullable columns: a catalogue change that rewrites no row). The
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
