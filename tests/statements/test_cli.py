@@ -43,10 +43,13 @@ def test_member_statement_json_is_the_pages_data_with_checks_that_hold(
         "hour_open",
     }
     assert all(p["why"] for p in doc["pending"])
-    assert (
-        doc["page"].startswith("m/")
-        and (tmp_path / "state" / "statements-link.key").stat().st_mode & 0o777 == 0o600
+    assert doc["page"] is None and not (tmp_path / "state").exists()  # a read creates no secret
+    circulo(riverside, tmp_path, "statements", "build", "--out", str(tmp_path / "site"))
+    again = json.loads(
+        circulo(riverside, tmp_path, "member", "statement", "alice@riverside", "--json").stdout
     )
+    assert (tmp_path / "site" / again["page"] / "index.html").is_file()
+    assert (tmp_path / "state" / "statements-link.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_member_statement_in_words(riverside: Coop, tmp_path: Path) -> None:

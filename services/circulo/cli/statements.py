@@ -105,7 +105,8 @@ def member_statement_command(ctx: CliContext, account: str, as_json: bool) -> No
         with journal.snapshot(conn):
             statement = member_statement(conn, account, ledger_view(conn), plan)
     checks = check_statement(statement, pinned)
-    page = links.member_path(links.load_or_create_secret(settings.link_secret_path), account)
+    secret = links.existing_secret(settings.link_secret_path)
+    page = links.member_path(secret, account) if secret is not None else None  # None: no site built yet
     if as_json:
         echo_json({**statement.data(), "pinned_key": pinned.to_dict(), "checks": checks, "page": page})
         return

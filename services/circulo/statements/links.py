@@ -61,3 +61,8 @@ def load_or_create_secret(path: Path) -> bytes:
     if len(secret) != SECRET_BYTES:
         raise ConfigError(f"statement link secret {path} is not 64 hex digits")
     return secret
+
+
+def existing_secret(path: Path) -> bytes | None:
+    """The site's link secret if a build created it (None otherwise; a read never creates one)."""
+    return load_or_create_secret(path) if path.expanduser().exists() else None
