@@ -57,6 +57,22 @@ def main(count: int) -> None:
     root = timed("merkle root (per leaf)", count, lambda: merkle.root(leaves))
     print(f"seal / ed25519 sign = {seal / sign:.2f}; verify / seal = {check / seal:.2f}; "
           f"merkle leaf / sha256 = {root / sha:.2f}")  # fmt: skip
+    proofs(leaves)
+
+
+def proofs(leaves: list[bytes], wanted: int = 200) -> None:
+    """A statements build's proofs: ``wanted`` inclusion proofs of one tree, one by one or off its levels."""
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    indexes = [i * len(hashes) // wanted for i in range(wanted)]
+    one_by_one = timed(f"{wanted} proofs, recursive", wanted,
+                       lambda: [merkle.inclusion_proof_of_hashes(i, hashes) for i in indexes])  # fmt: skip
+
+    def from_levels() -> list[list[bytes]]:
+        levels = merkle.tree_levels(hashes)
+        return [merkle.path_from_levels(i, levels) for i in indexes]
+
+    levels = timed(f"{wanted} proofs, from levels", wanted, from_levels)
+    print(f"proof from levels (tree built once) / recursive proof = {levels / one_by_one:.3f}")
 
 
 if __name__ == "__main__":

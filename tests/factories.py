@@ -132,3 +132,26 @@ def add_quarantine(
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
         (at, topic, payload, reason, detail, device_id, key),
     )
+
+
+def add_repair(
+    conn: psycopg.Connection,
+    device_id: str,
+    event_id: str,
+    ts: datetime,
+    *,
+    category: str = "Kettle",
+    status: str = "fixed",
+    weight_g: int = 1200,
+    owner: str | None = None,
+    repairer: str | None = None,
+    received_at: datetime | None = None,
+    **optional: Any,
+) -> None:
+    """A repair event row; ``optional`` sets age_years, problem, brand, year_of_manufacture, barrier."""
+    columns = ["device_id", "event_id", "ts", "received_at", "seq", "category", "status", "weight_g",
+               "owner", "repairer", *optional, "payload_sha256"]  # fmt: skip
+    values = [device_id, event_id, ts, received_at or ts, 0, category, status, weight_g, owner, repairer,
+              *optional.values(), _sha(device_id, event_id)]  # fmt: skip
+    placeholders = ", ".join(["%s"] * len(values))
+    conn.execute(f"INSERT INTO repair_event ({', '.join(columns)}) VALUES ({placeholders})", values)

@@ -15,6 +15,7 @@ PACKAGES=(
   postgresql-client cmake gcc make libssl-dev dpkg-dev # the TimescaleDB build (dpkg-source unpacks it)
   python3 python3-venv python3-dev                     # the project's virtual environment
   procps util-linux ca-certificates                    # pgrep, runuser
+  chromium                                             # headless browser: the member statement pages' tests
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -132,6 +132,9 @@ def _repair_fields(record: Repair) -> dict[str, Any]:
         "repairer": record.repairer,
         "age_years": decimal(record.age_years),
         "problem": record.problem,
+        "brand": record.brand,
+        "year_of_manufacture": record.year_of_manufacture,
+        "barrier": record.barrier,
     }
 
 

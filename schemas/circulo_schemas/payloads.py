@@ -10,10 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
-from pydantic_core import CoreSchema
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationInfo, field_validator
+from pydantic_core import CoreSchema, PydanticCustomError
 from pydantic_core import core_schema as cs
 
+from circulo_schemas.ords import EARLIEST_YEAR, END_OF_LIFE, RepairBarrier
 from circulo_schemas.repair_categories import CATEGORIES
 from circulo_schemas.topics import ACCOUNT_PATTERN
 from circulo_schemas.wire_types import (
@@ -160,7 +161,14 @@ class CollectionEvent(WireModel):
 class RepairEvent(WireModel):
     """``repair/event``: an item brought to a repair station, and the outcome."""
 
-    model_config = ConfigDict(title="repair-event")
+    # JSON Schema says what the field validator checks: a barrier needs status end_of_life.
+    model_config = ConfigDict(
+        title="repair-event",
+        json_schema_extra={
+            "if": {"required": ["barrier"], "properties": {"barrier": {"type": "string"}}},
+            "then": {"properties": {"status": {"const": END_OF_LIFE}}},
+        },
+    )
 
     ts: Timestamp
     seq: Seq
@@ -177,6 +185,38 @@ class RepairEvent(WireModel):
     problem: Annotated[str, Field(max_length=500, pattern=TEXT_PATTERN)] | None = Field(
         default=None, description="What was wrong, free text."
     )
+    brand: Annotated[str, Field(min_length=1, max_length=100, pattern=LINE_PATTERN)] | None = Field(
+        default=None, description="The item's brand (free text, one line)."
+    )
+    year_of_manufacture: int | None = Field(
+        default=None,
+        ge=EARLIEST_YEAR,
+        le=9999,
+        description="The year the item was made (YYYY); not after the year of ts (UTC).",
+    )
+    barrier: RepairBarrier | None = Field(
+        default=None,
+        description="Why an end-of-life item could not be repaired (an ORDS repair barrier); "
+        "only with status end_of_life.",
+    )
+
+    @field_validator("year_of_manufacture")
+    @classmethod
+    def made_before_the_repair(cls, year: int | None, info: ValidationInfo) -> int | None:
+        """An item cannot be made after the year it was repaired in."""
+        ts = info.data.get("ts")
+        if year is not None and ts is not None and year > ts.year:
+            raise PydanticCustomError("value_error", "after the year of ts ({ts_year})", {"ts_year": ts.year})
+        return year
+
+    @field_validator("barrier")
+    @classmethod
+    def barrier_only_at_end_of_life(cls, barrier: str | None, info: ValidationInfo) -> str | None:
+        """ORDS: a repair barrier is only relevant where the status is end of life."""
+        status = info.data.get("status")
+        if barrier is not None and status is not None and status != END_OF_LIFE:
+            raise PydanticCustomError("value_error", "only with status end_of_life")
+        return barrier
 
     @property
     def weight_g(self) -> int:

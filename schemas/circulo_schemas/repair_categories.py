@@ -27,9 +27,10 @@ DISPLACEMENT_PERCENT = 50  # share of repaired items assumed to displace a new p
 
 @dataclass(frozen=True)
 class RepairCategory:
-    """One ORDS product category with its reference figures in integer grams."""
+    """One ORDS product category (its ``product_category_id`` too) with its reference figures in grams."""
 
     name: str
+    ords_id: int
     reference_weight_g: int
     footprint_g_co2e: int
 
@@ -49,6 +50,7 @@ def _load() -> dict[str, RepairCategory]:
         name = row["category"]
         table[name] = RepairCategory(
             name=name,
+            ords_id=int(row["ords_category_id"]),
             reference_weight_g=_grams(row["reference_weight_kg"]),
             footprint_g_co2e=_grams(row["footprint_kg_co2e"]),
         )

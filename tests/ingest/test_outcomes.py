@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from tests.support import IngestProcess, Publisher, payload, register, rows, scalar, wait_for
@@ -154,6 +155,31 @@ def test_valid_messages_of_every_type_land_in_their_tables_with_their_values(
         (True, "1.2.3", 1)
     ]
     assert scalar(db_url, "SELECT count(*) FROM quarantine") == 0
+
+
+def test_a_repair_event_keeps_its_brand_year_and_barrier(
+    db_url: str, ingest: IngestProcess, service_mqtt_url: str
+) -> None:
+    register(db_url, [("r1", "repair")])
+    body = payload(
+        ts=iso(NOW),
+        seq=1,
+        type="repair",
+        event_id="rep-eol",
+        category="Toaster",
+        status="end_of_life",
+        weight_kg=1.5,
+        age_years=12.5,
+        brand="Dualit",
+        year_of_manufacture=2012,
+        barrier="spare_parts_not_available",
+    )
+    with Publisher(service_mqtt_url) as pub:
+        pub.publish_all([("circulo/v1/repair/r1/event", body)])
+    wait_for(lambda: total_outcomes(db_url) == 1, what="the stored repair")
+    assert rows(
+        db_url, "SELECT status, age_years, brand, year_of_manufacture, barrier FROM repair_event"
+    ) == [("end_of_life", Decimal("12.5"), "Dualit", 2012, "spare_parts_not_available")]
 
 
 def test_the_same_message_published_three_times_is_stored_once(

@@ -225,6 +225,21 @@ def test_inclusion_proofs_verify_for_random_sizes(size_index: tuple[int, int]) -
 
 
 @given(sizes_and_index)
+def test_paths_read_off_the_bottom_up_levels_are_the_rfc_6962_paths(size_index: tuple[int, int]) -> None:
+    size, index = size_index
+    hashes = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    levels = merkle.tree_levels(hashes)
+    assert levels[-1] == [merkle.root_of_hashes(hashes)]
+    assert merkle.path_from_levels(index, levels) == merkle.inclusion_proof_of_hashes(index, hashes)
+
+
+def test_paths_from_levels_refuse_a_leaf_outside_the_tree() -> None:
+    levels = merkle.tree_levels([merkle.leaf_hash(b"a")] * 3)
+    with pytest.raises(InvalidProof):
+        merkle.path_from_levels(3, levels)
+
+
+@given(sizes_and_index)
 def test_consistency_proofs_verify_for_random_sizes(size_old: tuple[int, int]) -> None:
     size, old = size_old
     leaves = [i.to_bytes(4, "big") for i in range(size)]

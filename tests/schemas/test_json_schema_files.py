@@ -90,6 +90,10 @@ REFUSED_BY_BOTH = [
     ("collection", "weight_kg", "0"),
     ("repair", "category", '"kettle"'),
     ("repair", "problem", json.dumps("p" * 501)),
+    ("repair", "barrier", '"too_worn_out"'),  # the sample's status is fixed: a barrier needs end_of_life
+    ("repair", "barrier", '"worn"'),
+    ("repair", "year_of_manufacture", "1849"),
+    ("repair", "brand", '""'),
     ("status", "state", '"sleeping"'),
     ("status", "v", "2"),
 ]

@@ -40,9 +40,9 @@ def test_every_figure_is_the_reference_figure_in_exact_grams(shared_dir: Path) -
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("Laptop", RepairCategory("Laptop", 1830, 265_320)),
-        ("Flat screen", RepairCategory("Flat screen", 8268, 308_952)),
-        ("Misc", RepairCategory("Misc", 0, 0)),
+        ("Laptop", RepairCategory("Laptop", 16, 1830, 265_320)),
+        ("Flat screen", RepairCategory("Flat screen", 8, 8268, 308_952)),
+        ("Misc", RepairCategory("Misc", 18, 0, 0)),
     ],
 )
 def test_a_category_is_found_by_its_exact_name(name: str, expected: RepairCategory) -> None:

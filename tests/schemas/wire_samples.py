@@ -75,7 +75,8 @@ FULL: dict[str, tuple[str, str]] = {
         REPAIR,
         '{"v":1,"ts":"2025-06-01T15:10:00Z","seq":77,"type":"repair","event_id":"rc1-2025-0077",'
         '"category":"Small kitchen item","status":"end_of_life","weight_kg":2.95,"owner":"bob@riverside",'
-        '"repairer":"carol@riverside","age_years":6.5,"problem":"Motor burnt out.\\nNo spare parts."}',
+        '"repairer":"carol@riverside","age_years":6.5,"problem":"Motor burnt out.\\nNo spare parts.",'
+        '"brand":"Kenwood","year_of_manufacture":2019,"barrier":"spare_parts_not_available"}',
     ),
     "status": (
         STATUS,

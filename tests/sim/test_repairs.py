@@ -9,17 +9,23 @@ from datetime import timedelta
 import pytest
 from tests.sim.sim_factories import MEMBERS, utc
 
+from circulo_schemas.ords import BARRIERS
 from circulo_schemas.repair_categories import CATEGORIES, category
 from circulo_sim.physics.climate import to_local
 from circulo_sim.physics.repairs import (
+    BRANDS,
     CATEGORY_MIX,
+    GENERIC_BRANDS,
+    HARD,
     STATION_TYPES,
     RepairSite,
     expected_repairs,
     open_minutes,
     repair_records,
     repair_site,
+    with_item_details,
 )
+from circulo_sim.seeding import stream
 
 START, END = utc(2026, 9, 7), utc(2026, 11, 2)  # eight weeks
 
@@ -92,3 +98,45 @@ def test_the_same_seed_gives_the_same_repairs() -> None:
     assert list(repair_records(site, 5, START, END)) == list(repair_records(site, 5, START, END))
     ids = [r.event_id for r in repair_records(site, 5, START, END)]
     assert len(ids) == len(set(ids))
+
+
+def test_only_end_of_life_items_have_a_barrier_and_most_of_them_do() -> None:
+    repairs = many_repairs()
+    assert all(r.barrier is None for r in repairs if r.status != "end_of_life")
+    ended = [r for r in repairs if r.status == "end_of_life"]
+    assert 0.65 < sum(r.barrier is not None for r in ended) / len(ended) < 0.95
+    assert {r.barrier for r in ended} - {None} == set(BARRIERS)
+
+
+def test_glued_devices_are_more_often_impossible_to_open_than_other_items() -> None:
+    ended = [r for r in many_repairs() if r.barrier is not None]
+
+    def share_unopenable(items: list) -> float:
+        return sum(r.barrier == "no_way_to_open" for r in items) / len(items)
+
+    assert share_unopenable([r for r in ended if r.category in HARD]) > 1.5 * share_unopenable(
+        [r for r in ended if r.category not in HARD]
+    )
+
+
+def test_a_known_year_of_manufacture_agrees_with_the_items_age_and_brands_are_plausible() -> None:
+    repairs = many_repairs()
+    dated = [r for r in repairs if r.year_of_manufacture is not None]
+    assert 0.2 < len(dated) / len(repairs) < 0.4
+    for repair in dated:
+        assert abs(repair.ts.year - repair.year_of_manufacture - repair.age_years) <= 0.5
+    branded = [r for r in repairs if r.brand is not None]
+    assert 0.5 < len(branded) / len(repairs) < 0.7
+    assert all(r.brand in BRANDS.get(r.category, GENERIC_BRANDS) for r in branded)
+
+
+def test_item_details_come_from_their_own_stream_and_change_nothing_else() -> None:
+    site = station("repair_cafe")
+    plain = [
+        dataclasses.replace(r, brand=None, year_of_manufacture=None, barrier=None)
+        for r in repair_records(site, 5, START, END)
+    ]
+    other_seed_details = [with_item_details(r, stream(99, "repair-details", r.ts)) for r in plain]
+    assert [
+        dataclasses.replace(r, brand=None, year_of_manufacture=None, barrier=None) for r in other_seed_details
+    ] == plain

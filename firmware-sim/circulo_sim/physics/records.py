@@ -66,6 +66,9 @@ class Repair:
     repairer: str | None
     age_years: float
     problem: str
+    brand: str | None = None
+    year_of_manufacture: int | None = None
+    barrier: str | None = None
 
 
 Record = MeterReading | BinReading | Deposit | Collection | Repair

@@ -6,14 +6,16 @@ an Open Repair Data Standard product category (a mix modelled on the Open Repair
 Alliance's published data: small kitchen items, lamps, audio and computing lead), a
 weight around the category's reference weight, an age, and an outcome (fixed, repairable,
 end of life) whose odds depend on the category. Owners are co-op members or walk-ins;
-repairers are the station's volunteers.
+repairers are the station's volunteers. Some items come with a known brand and year of
+manufacture, and an end-of-life item usually with the ORDS repair barrier that stopped it
+(drawn from their own random stream, so they change nothing else a seed produces).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -60,6 +62,49 @@ PROBLEMS = (
     "button stuck", "motor runs but nothing turns", "leaks water", "smells of burning",
 )  # fmt: skip
 MISC_MEDIAN_G = 1500  # "Misc" has no reference weight
+
+# Brands seen at repair events, per category (others: GENERIC_BRANDS). Modelled, not measured.
+BRANDS: dict[str, tuple[str, ...]] = {
+    "Mobile": ("Samsung", "Apple", "Motorola", "Nokia", "Fairphone"),
+    "Tablet": ("Apple", "Samsung", "Amazon", "Lenovo"),
+    "Laptop": ("Lenovo", "HP", "Dell", "Apple", "Acer", "Asus"),
+    "Desktop computer": ("Dell", "HP", "Lenovo", "Acer"),
+    "Flat screen": ("Samsung", "LG", "Philips", "Sony"),
+    "Printer/scanner": ("HP", "Canon", "Epson", "Brother"),
+    "Kettle": ("Russell Hobbs", "Breville", "Morphy Richards", "Bosch"),
+    "Toaster": ("Dualit", "Russell Hobbs", "Breville", "Kenwood"),
+    "Coffee maker": ("De'Longhi", "Krups", "Philips", "Melitta", "Nespresso"),
+    "Small kitchen item": ("Kenwood", "Moulinex", "Tefal", "Panasonic"),
+    "Food processor": ("Kenwood", "Magimix", "Braun", "Bosch"),
+    "Vacuum": ("Dyson", "Miele", "Hoover", "Vax", "Henry"),
+    "Hair dryer": ("Philips", "Babyliss", "Remington", "Braun"),
+    "Hair & beauty item": ("Philips", "Braun", "Remington", "Oral-B"),
+    "Hi-Fi separates": ("Technics", "Denon", "Marantz", "Sony", "Yamaha"),
+    "Hi-Fi integrated": ("Sony", "Panasonic", "Philips", "JVC"),
+    "Portable radio": ("Roberts", "Sony", "Grundig", "Philips"),
+    "Headphones": ("Sony", "Sennheiser", "Bose", "JBL"),
+    "Power tool": ("Bosch", "Makita", "Black+Decker", "DeWalt"),
+    "Sewing machine": ("Singer", "Brother", "Janome", "Bernina"),
+    "Games console": ("Sony", "Nintendo", "Microsoft"),
+    "Iron": ("Philips", "Tefal", "Morphy Richards"),
+}
+GENERIC_BRANDS = ("Philips", "Bosch", "Panasonic", "Sony", "Ikea", "Tesco")
+BRAND_KNOWN_SHARE = 0.6  # how often a repairer records the brand
+YEAR_KNOWN_SHARE = 0.3  # and the year of manufacture (the age is always estimated)
+BARRIER_KNOWN_SHARE = 0.8  # how often an end-of-life item gets its barrier recorded
+# ORDS repair barriers and how often each stops an item: glued devices rarely open, old
+# ones wear out, spare parts are the commonest reason overall.
+BARRIER_WEIGHTS: dict[str, float] = {
+    "spare_parts_not_available": 0.30,
+    "spare_parts_too_expensive": 0.15,
+    "no_way_to_open": 0.10,
+    "repair_information_not_available": 0.12,
+    "lack_of_equipment": 0.08,
+    "too_worn_out": 0.25,
+}
+HARD_BARRIER_WEIGHTS = {**BARRIER_WEIGHTS, "no_way_to_open": 0.30, "too_worn_out": 0.10}
+OLD_ITEM_YEARS = 20
+OLD_BARRIER_WEIGHTS = {**BARRIER_WEIGHTS, "too_worn_out": 0.45, "spare_parts_not_available": 0.40}
 
 
 @dataclass(frozen=True)
@@ -149,7 +194,10 @@ def repairs_in_hour(site: RepairSite, seed: int, hour: datetime) -> list[Repair]
     count = int(rng.poisson(expected_repairs(site, hour)))
     open_ms = sum(b - a for a, b in parts) * 60_000
     picks = np.sort(rng.choice(open_ms, size=count, replace=False))
-    return [_repair(site, rng, hour + timedelta(milliseconds=_open_offset_ms(parts, int(p)))) for p in picks]
+    repairs = [
+        _repair(site, rng, hour + timedelta(milliseconds=_open_offset_ms(parts, int(p)))) for p in picks
+    ]
+    return [with_item_details(r, stream(seed, "repair-details", site.device_id, r.ts)) for r in repairs]
 
 
 def _open_offset_ms(parts: list[tuple[int, int]], pick: int) -> int:
@@ -202,3 +250,30 @@ def item_weight_g(name: str, rng: np.random.Generator) -> int:
         return int(min(25_000, max(100, rng.lognormal(math.log(MISC_MEDIAN_G), 0.8))))
     factor = min(2.5, max(0.4, float(rng.lognormal(0.0, 0.25))))
     return max(1, round(reference * factor))
+
+
+def with_item_details(repair: Repair, rng: np.random.Generator) -> Repair:
+    """The repair with a brand and year of manufacture when known, and a barrier at end of life."""
+    brand = year = barrier = None
+    if rng.random() < BRAND_KNOWN_SHARE:
+        brands = BRANDS.get(repair.category, GENERIC_BRANDS)
+        brand = brands[int(rng.integers(len(brands)))]
+    if rng.random() < YEAR_KNOWN_SHARE:
+        year = repair.ts.year - round(repair.age_years)
+    if repair.status == "end_of_life" and rng.random() < BARRIER_KNOWN_SHARE:
+        barrier = repair_barrier(repair, rng)
+    return replace(repair, brand=brand, year_of_manufacture=year, barrier=barrier)
+
+
+def repair_barrier(repair: Repair, rng: np.random.Generator) -> str:
+    """The ORDS barrier that stopped an end-of-life item: its odds depend on the item."""
+    weights = (
+        HARD_BARRIER_WEIGHTS
+        if repair.category in HARD
+        else OLD_BARRIER_WEIGHTS
+        if repair.age_years >= OLD_ITEM_YEARS
+        else BARRIER_WEIGHTS
+    )
+    names = list(weights)
+    shares = np.array([weights[n] for n in names]) / sum(weights.values())
+    return names[int(rng.choice(len(names), p=shares))]

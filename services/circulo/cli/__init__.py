@@ -25,6 +25,8 @@ COMMAND_MODULES = {
     "device": "circulo.cli.registry",
     "service-account": "circulo.cli.registry",
     "rewards": "circulo.cli.rewards",
+    "repairs": "circulo.cli.repairs",
+    "statements": "circulo.cli.statements",
     "ledger": "circulo.cli.ledger",
     "treasury": "circulo.cli.treasury",
     "governance": "circulo.cli.governance",

@@ -20,6 +20,7 @@ import click
 from circulo.cli.audited import audited
 from circulo.cli.common import TOKEN_AMOUNT, CliContext, echo_json, one_line_errors, pass_cli
 from circulo.cli.governance import MEMBER_COMMANDS
+from circulo.cli.statements import member_statement_command
 from circulo.ledger.keys import load_signer
 from circulo.ledger.requests import TransferRequest, new_nonce, sign_transfer
 from circulo.logs import configure_logging
@@ -71,7 +72,7 @@ def registry_settings(ctx: CliContext) -> RegistrySettings:
 # --- co-ops -----------------------------------------------------------------------------------
 @click.group(name="coop")
 def coop() -> None:
-    """Grid co-ops: add, list."""
+    """Grid co-ops: add, list, open-data."""
 
 
 @coop.command(name="add")
@@ -103,10 +104,50 @@ def coop_list(ctx: CliContext, as_json: bool) -> None:
         _lines(render.table(("CO-OP", "NAME", "CREATED"), [(c.coop_id, c.name, c.created_at) for c in coops]))
 
 
+@coop.command(name="open-data")
+@click.argument("coop_id")
+@click.option("--country", help="Where the co-op's repairs happen: an ISO 3166-1 alpha-3 code (GBR, DEU).")
+@click.option("--data-provider", help="The name its open repair data is published under [default: its name].")
+@click.option(
+    "--publish-problems/--no-publish-problems",
+    default=None,
+    help="Whether the repairs' free-text problem is published (personal data removed) [default: no].",
+)
+@JSON_OPTION
+@pass_cli
+@one_line_errors
+def coop_open_data(
+    ctx: CliContext,
+    coop_id: str,
+    country: str | None,
+    data_provider: str | None,
+    publish_problems: bool | None,
+    as_json: bool,
+) -> None:
+    """Show or set what the co-op publishes as Open Repair Data (`circulo repairs export`)."""
+    settings = registry_settings(ctx)
+    if country is None and data_provider is None and publish_problems is None:
+        current = members.open_data(settings, coop_id)
+    else:
+        current = members.set_open_data(
+            settings, coop_id, data_provider=data_provider, country=country, publish_problems=publish_problems
+        )
+    if as_json:
+        echo_json(vars(current) if current else None)
+    elif current is None:
+        click.echo(f"co-op {coop_id} publishes no open repair data yet (set --country)")
+    else:
+        problems = "published, personal data removed" if current.publish_problems else "not published"
+        click.echo(
+            f"co-op {coop_id}: data provider {current.data_provider!r}, country {current.country}, "
+            f"problems {problems}"
+        )
+
+
 # --- members ----------------------------------------------------------------------------------
 @click.group(name="member")
 def member() -> None:
-    """Members of co-ops and their shares: add, set-shares, list; sign-transfer (offline)."""
+    """Members of co-ops and their shares: add, set-shares, list, statement; sign-transfer (offline)."""
 
 
 @member.command(name="add")
@@ -565,5 +606,7 @@ def _lines(lines: list[str]) -> None:
     for line in lines:
         click.echo(line)
 
+
+member.add_command(member_statement_command)  # built in cli/statements.py (it needs the ledger)
 
 commands = (coop, member, device, service_account)

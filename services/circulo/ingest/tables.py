@@ -170,6 +170,9 @@ STORED_TYPES: Mapping[type, StoredType] = {
         of_message("repairer"),
         of_message("age_years"),
         of_message("problem"),
+        of_message("brand"),
+        of_message("year_of_manufacture"),
+        of_message("barrier"),
     ),
 }
 

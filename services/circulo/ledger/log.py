@@ -6,6 +6,7 @@ entries 1..N. Proofs are returned in the SPEC §8 JSON form.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +72,26 @@ def inclusion_proof(conn: psycopg.Connection, seq: int, size: int | None = None)
         "leaf_hash": hashes[seq - 1].hex(),
         "path": [node.hex() for node in path],
         "root": merkle.root_of_hashes(hashes).hex(),
+    }
+
+
+def inclusion_proofs(conn: psycopg.Connection, seqs: Sequence[int], size: int) -> dict[int, dict[str, Any]]:
+    """Inclusion proofs of many entries in the tree of ``size``, reading and hashing the tree once."""
+    size = tree_size(conn, size)
+    outside = [seq for seq in seqs if not 1 <= seq <= size]
+    if outside:
+        raise InvalidProof(f"entry {outside[0]} is not in a tree of size {size}")
+    levels = merkle.tree_levels(leaf_hashes(conn, size))
+    root = (levels[-1][0] if levels[0] else merkle.EMPTY_ROOT).hex()
+    return {
+        seq: {
+            "index": seq - 1,
+            "size": size,
+            "leaf_hash": levels[0][seq - 1].hex(),
+            "path": [node.hex() for node in merkle.path_from_levels(seq - 1, levels)],
+            "root": root,
+        }
+        for seq in seqs
     }
 
 

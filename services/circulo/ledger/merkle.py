@@ -76,6 +76,33 @@ def _path(index: int, hashes: Sequence[bytes], lo: int, hi: int) -> list[bytes]:
     return [*_path(index - k, hashes, lo + k, hi), root_of_hashes(hashes[lo : lo + k])]
 
 
+def tree_levels(hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree over leaf hashes, leaves first, the root's level last.
+
+    Pairs are hashed left to right and a last node without a partner moves up unchanged:
+    the same tree as RFC 6962's split at the largest power of two, built bottom-up.
+    """
+    levels = [list(hashes)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        above = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        levels.append(above + level[-1:] if len(level) % 2 else above)
+    return levels
+
+
+def path_from_levels(index: int, levels: Sequence[Sequence[bytes]]) -> list[bytes]:
+    """The audit path of leaf ``index`` read off :func:`tree_levels` (a sibling per level that has one)."""
+    if not levels or not 0 <= index < len(levels[0]):
+        raise InvalidProof(f"leaf index {index} is not in a tree of size {len(levels[0]) if levels else 0}")
+    path = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        index >>= 1
+    return path
+
+
 def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
     """The proof that the first ``old_size`` leaves are a prefix of ``leaves`` (RFC 6962 §2.1.2)."""
     return consistency_proof_of_hashes(old_size, [leaf_hash(leaf) for leaf in leaves])

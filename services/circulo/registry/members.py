@@ -5,9 +5,9 @@ from __future__ import annotations
 from circulo.errors import Conflict, NotFound
 from circulo.registry import store
 from circulo.registry.errors import InvalidInput
-from circulo.registry.model import Coop, Member
+from circulo.registry.model import Coop, Member, OpenData
 from circulo.registry.settings import RegistrySettings
-from circulo.registry.validation import coop_problems, member_problems
+from circulo.registry.validation import coop_problems, member_problems, open_data_problems
 
 
 def add_coop(settings: RegistrySettings, coop_id: str, name: str) -> tuple[Coop, bool]:
@@ -67,3 +67,39 @@ def list_members(settings: RegistrySettings, coop_id: str | None = None) -> list
         if coop_id is not None:
             store.require_coop(conn, coop_id)
         return store.list_members(conn, coop_id)
+
+
+def open_data(settings: RegistrySettings, coop_id: str) -> OpenData | None:
+    """The co-op's open-data settings (None: never set; the export then refuses the co-op)."""
+    with store.database(settings.database_url) as conn:
+        store.require_coop(conn, coop_id)
+        return store.get_open_data(conn, coop_id)
+
+
+def set_open_data(
+    settings: RegistrySettings,
+    coop_id: str,
+    *,
+    data_provider: str | None,
+    country: str | None,
+    publish_problems: bool | None,
+) -> OpenData:
+    """Set what the co-op publishes as open repair data; unset options keep their value.
+
+    The data provider defaults to the co-op's name; the country has no default.
+    """
+    with store.database(settings.database_url) as conn, conn.transaction():
+        coop = store.require_coop(conn, coop_id)
+        current = store.get_open_data(conn, coop_id)
+        wanted = OpenData(
+            coop_id=coop_id,
+            data_provider=data_provider or (current.data_provider if current else coop.name),
+            country=(country or (current.country if current else "")).upper(),
+            publish_problems=publish_problems
+            if publish_problems is not None
+            else bool(current and current.publish_problems),
+        )
+        problems = open_data_problems(wanted.data_provider, wanted.country)
+        if problems:
+            raise InvalidInput(f"co-op {coop_id} open data", problems)
+        return store.save_open_data(conn, wanted)

@@ -32,6 +32,16 @@ class Coop:
 
 
 @dataclass(frozen=True)
+class OpenData:
+    """What a co-op publishes as open repair data: ORDS data provider, country, problem opt-in."""
+
+    coop_id: str
+    data_provider: str
+    country: str
+    publish_problems: bool = False
+
+
+@dataclass(frozen=True)
 class Member:
     """A member account of a co-op and its integer shares."""
 

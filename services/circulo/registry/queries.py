@@ -12,6 +12,19 @@ SELECT_COOP = "SELECT coop_id, name, created_at FROM coop WHERE coop_id = %s"
 SELECT_COOPS = "SELECT coop_id, name, created_at FROM coop ORDER BY coop_id"
 SELECT_COOP_IDS = "SELECT coop_id FROM coop WHERE coop_id = ANY(%s)"
 
+# What a co-op publishes as open repair data (SPEC §12).
+UPSERT_OPEN_DATA = """
+INSERT INTO coop_open_data (coop_id, data_provider, country, publish_problems)
+VALUES (%(coop_id)s, %(data_provider)s, %(country)s, %(publish_problems)s)
+ON CONFLICT (coop_id) DO UPDATE
+   SET data_provider = EXCLUDED.data_provider, country = EXCLUDED.country,
+       publish_problems = EXCLUDED.publish_problems, updated_at = now()
+RETURNING coop_id, data_provider, country, publish_problems
+"""
+SELECT_OPEN_DATA = """
+SELECT coop_id, data_provider, country, publish_problems FROM coop_open_data WHERE coop_id = %s
+"""
+
 INSERT_MEMBER = """
 INSERT INTO member (coop_id, account, shares) VALUES (%s, %s, %s)
 ON CONFLICT (coop_id, account) DO NOTHING

@@ -11,7 +11,7 @@ import psycopg
 
 from circulo.errors import CirculoError, NotFound, ServiceUnavailable
 from circulo.registry import queries
-from circulo.registry.model import Coop, Device, DeviceSpec, Member
+from circulo.registry.model import Coop, Device, DeviceSpec, Member, OpenData
 from circulo.store.db import connect, first_line
 
 
@@ -144,3 +144,17 @@ def set_shares(conn: psycopg.Connection, coop_id: str, account: str, shares: int
 
 def list_members(conn: psycopg.Connection, coop_id: str | None = None) -> list[Member]:
     return [Member(*r) for r in conn.execute(queries.SELECT_MEMBERS, {"coop_id": coop_id}).fetchall()]
+
+
+def get_open_data(conn: psycopg.Connection, coop_id: str) -> OpenData | None:
+    """The co-op's open-data settings, if it has any."""
+    row = conn.execute(queries.SELECT_OPEN_DATA, (coop_id,)).fetchone()
+    return OpenData(*row) if row else None
+
+
+def save_open_data(conn: psycopg.Connection, settings: OpenData) -> OpenData:
+    """Insert or replace the co-op's open-data settings."""
+    row = conn.execute(queries.UPSERT_OPEN_DATA, vars(settings)).fetchone()
+    if row is None:
+        raise CirculoError(f"co-op {settings.coop_id}: open-data settings were not saved")
+    return OpenData(*row)

@@ -10,6 +10,8 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
+import pycountry
+
 from circulo.registry.model import DeviceSpec
 from circulo_schemas.topics import ACCOUNT_RE, DEVICE_ID_RE, KINDS
 
@@ -164,3 +166,13 @@ def parse_kilograms(name: str, cell: str) -> Decimal | None:
     if not number.is_finite():
         raise InvalidValue(f"{name} {value!r} is not a finite number")
     return number
+
+
+def open_data_problems(data_provider: str, country: str) -> list[str]:
+    """What is wrong with a co-op's open-data settings (country: an ISO 3166-1 alpha-3 code)."""
+    problems = []
+    if not data_provider.strip() or len(data_provider) > 200 or not _PRINTABLE.fullmatch(data_provider):
+        problems.append("data provider must be one printable line of 1-200 characters")
+    if not (len(country) == 3 and country.isupper() and pycountry.countries.get(alpha_3=country)):
+        problems.append(f"country {country!r} is not an ISO 3166-1 alpha-3 code (e.g. GBR, DEU, CAN)")
+    return problems

@@ -29,7 +29,7 @@ from circulo.rewards.plans.green import (
 )
 from circulo.rewards.queries import green as sql
 from circulo.rewards.queries import inputs
-from circulo.rewards.records import CycleContext, Settlement
+from circulo.rewards.records import CycleContext, PlanContext, Settlement
 from circulo.rewards.rules import MeterReading
 from circulo.rewards.settlement import SettlementConflict, mint, record_settlement, settlement_transaction
 
@@ -43,7 +43,7 @@ def coops_with_meters(conn: psycopg.Connection) -> list[str]:
     return [row[0] for row in conn.execute(inputs.COOPS_WITH_METERS)]
 
 
-def coop_settle_end(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> datetime | None:
+def coop_settle_end(conn: psycopg.Connection, coop_id: str, ctx: PlanContext) -> datetime | None:
     """:func:`settle_end` for a co-op from the database (not used in drain mode)."""
     if ctx.watermark is None:
         return None
@@ -147,7 +147,7 @@ def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> li
 
 
 def policy_bounded(
-    end: datetime | None, coop_id: str, settled: datetime | None, ctx: CycleContext
+    end: datetime | None, coop_id: str, settled: datetime | None, ctx: PlanContext
 ) -> datetime | None:
     """Stop a governed co-op's settling at its next policy change: no window straddles two policies.
 

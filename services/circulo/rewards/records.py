@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from circulo.governance.state import GovernanceState
 from circulo.ledger.entries import NewEntry, Reason, Token, format_ts
@@ -29,17 +29,16 @@ Source = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class CycleContext:
-    """What every settlement of one cycle needs: rules, key, identity, time and mode.
+class PlanContext:
+    """What the pure planners need: the rules, W, the mode and the co-ops' governance (no key).
 
     ``policy`` is the deployment's policy; a governed co-op's settlements use the policy its
     members adopted, found with :meth:`at` (``governance`` holds what the ledger records).
+    Member statements (:mod:`circulo.statements.pending`) plan with one to estimate what is
+    pending exactly as the engine will settle it, without being able to sign anything.
     """
 
     policy: Policy
-    signer: Signer
-    engine_id: str
-    epoch: int
     watermark: datetime | None
     drain: bool
     grace_s: float
@@ -47,7 +46,7 @@ class CycleContext:
     governance: GovernanceState | None = None
     adopted_by: str | None = None
 
-    def at(self, coop_id: str | None, moment: datetime | None) -> CycleContext:
+    def at(self, coop_id: str | None, moment: datetime | None) -> Self:
         """This context with the policy in force for ``coop_id`` at ``moment`` (SPEC §14).
 
         A co-op whose governance is on settles under its adopted policy — with the
@@ -64,6 +63,15 @@ class CycleContext:
         return replace(
             self, policy=governed_policy(period.policy_toml, self.policy), adopted_by=period.adopted_by
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleContext(PlanContext):
+    """What every settlement of one cycle needs: the plan context, plus key, identity and epoch."""
+
+    signer: Signer
+    engine_id: str
+    epoch: int
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import psycopg
 
-from circulo.rewards.plans.repairs import Repair, category_figures, repair_settlement
+from circulo.rewards.plans.repairs import Repair, category_figures, ready_repairs, repair_settlement
 from circulo.rewards.queries import recycling as sql
-from circulo.rewards.records import CycleContext, Settlement
+from circulo.rewards.records import CycleContext, PlanContext, Settlement
 from circulo.rewards.rules import utc_day
 from circulo.rewards.settlement import (
     claim_events,
@@ -24,12 +24,14 @@ from circulo.rewards.settlement import (
 from circulo_schemas.repair_categories import FACTOR_TABLE_VERSION
 
 
-def pending_repairs(conn: psycopg.Connection, ctx: CycleContext) -> list[Repair]:
+def unclaimed_repairs(conn: psycopg.Connection, account: str | None = None) -> list[Repair]:
+    """Repairs not yet settled (of one account, as owner or repairer, when given), in ts order."""
+    return [Repair(*row) for row in conn.execute(sql.UNCLAIMED_REPAIRS, {"account": account})]
+
+
+def pending_repairs(conn: psycopg.Connection, ctx: PlanContext) -> list[Repair]:
     """Unclaimed repairs whose receipt W has passed (all of them when draining)."""
-    if ctx.watermark is None and not ctx.drain:
-        return []
-    rows = conn.execute(sql.PENDING_REPAIRS, {"drain": ctx.drain, "watermark": ctx.watermark})
-    return [Repair(*row) for row in rows]
+    return ready_repairs(unclaimed_repairs(conn), watermark=ctx.watermark, drain=ctx.drain)
 
 
 def commit_repair(conn: psycopg.Connection, repair: Repair, ctx: CycleContext) -> Settlement:

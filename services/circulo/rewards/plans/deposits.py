@@ -18,8 +18,8 @@ from circulo.ledger.entries import format_ts
 from circulo.rewards.cap import CappedMint, CapRequest, apply_cap, cap_flag
 from circulo.rewards.records import (
     RCY,
-    CycleContext,
     FlagRecord,
+    PlanContext,
     Settlement,
     Source,
     mint_entries,
@@ -65,6 +65,13 @@ class LateDeposit:
         return self.deposit.order_key
 
 
+def collection_cleared(
+    item: PendingCollection, *, watermark: datetime | None, grace_s: float, drain: bool
+) -> bool:
+    """Whether W has passed the collection's receipt plus the grace (always, when draining)."""
+    return drain or (watermark is not None and item.received_at + timedelta(seconds=grace_s) < watermark)
+
+
 def ready_collections(
     pending: Sequence[PendingCollection], *, watermark: datetime | None, grace_s: float, drain: bool
 ) -> list[PendingCollection]:
@@ -78,7 +85,7 @@ def ready_collections(
         device_id = item.collection.device_id
         if device_id in blocked:
             continue
-        if drain or (watermark is not None and item.received_at + timedelta(seconds=grace_s) < watermark):
+        if collection_cleared(item, watermark=watermark, grace_s=grace_s, drain=drain):
             ready.append(item)
         else:
             blocked.add(device_id)
@@ -143,7 +150,7 @@ def deposit_settlement(
     item: PendingCollection,
     deposits: Sequence[Deposit],
     *,
-    ctx: CycleContext,
+    ctx: PlanContext,
     members: frozenset[str],
     used: Mapping[tuple[str, date], int],
 ) -> tuple[Settlement, list[CappedMint[Deposit]]]:
@@ -192,7 +199,7 @@ def deposit_settlement(
 class DepositEvidence:
     """What each account's deposit mint carries: its deposits, the collection, its cap."""
 
-    ctx: CycleContext
+    ctx: PlanContext
     capped: Sequence[CappedMint[Deposit]]
     collection: Source
 
@@ -207,7 +214,7 @@ class DepositEvidence:
         return (*deposits, self.collection, *caps)
 
 
-def late_settlement(late: LateDeposit, ctx: CycleContext) -> Settlement:
+def late_settlement(late: LateDeposit, ctx: PlanContext) -> Settlement:
     """A deposit that arrived after its window settled: flagged ``late``, nothing minted."""
     deposit = late.deposit
     value = rcy_micro(deposit.weight_g, ctx.policy.recycling.rates_rcy_per_kg[deposit.material])

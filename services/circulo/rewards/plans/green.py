@@ -20,8 +20,8 @@ from circulo.errors import VerificationFailed
 from circulo.ledger.entries import NewEntry, canonical_json, format_ts, sha256_hex
 from circulo.rewards.records import (
     GRN,
-    CycleContext,
     FlagRecord,
+    PlanContext,
     Settlement,
     Source,
     mint_entries,
@@ -315,7 +315,7 @@ class GreenSplit:
         }
 
 
-def green_settlement(plan: GreenPlan, ctx: CycleContext, member_shares: Mapping[str, int]) -> Settlement:
+def green_settlement(plan: GreenPlan, ctx: PlanContext, member_shares: Mapping[str, int]) -> Settlement:
     """The settlement of a plan under the policy and the members' shares at this moment.
 
     The evidence (each meter's hour, each excluded pair) is the same for every account of a
@@ -356,7 +356,7 @@ def green_settlement(plan: GreenPlan, ctx: CycleContext, member_shares: Mapping[
 
 
 def production_record(
-    plan: GreenPlan, digest: Source, evidence: tuple[Source, ...], ctx: CycleContext
+    plan: GreenPlan, digest: Source, evidence: tuple[Source, ...], ctx: PlanContext
 ) -> tuple[NewEntry, ...]:
     """The settlement's evidence as a record of the co-op's treasury (none when nothing happened:
     an hour whose meters produced nothing and excluded nothing)."""
@@ -377,7 +377,7 @@ def production_record(
     )
 
 
-def green_flags(plan: GreenPlan, ctx: CycleContext) -> tuple[FlagRecord, ...]:
+def green_flags(plan: GreenPlan, ctx: PlanContext) -> tuple[FlagRecord, ...]:
     """The flag rows of a plan's excluded pairs."""
     rate_micro = grn_micro(1, ctx.policy.green.grn_per_kwh)
     return tuple(pair_flag_record(f, rate_micro, ctx.policy.green.plausibility_pct) for f in plan.flagged)

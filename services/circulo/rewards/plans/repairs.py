@@ -1,14 +1,15 @@
 """Repair settlement plans (pure): what a fixed repair mints, to whom, and what it avoided.
 
-Only a ``fixed`` repair mints: ``weight_g × rcy_per_kg × 1000`` µRCY, split owner/repairer
-by largest remainder; an item heavier than the category's plausible weight mints nothing
+A repair settles once W has passed its receipt (:func:`repair_ready`). Only a ``fixed``
+repair mints: ``weight_g × rcy_per_kg × 1000`` µRCY, split owner/repairer by largest
+remainder; an item heavier than the category's plausible weight mints nothing
 (flag ``implausible_weight``). The CO2e a fixed repair avoided is reported (never minted)
 with the factor table's version. The database shell is :mod:`circulo.rewards.repairs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -16,8 +17,8 @@ from circulo.ledger.entries import format_ts
 from circulo.rewards.cap import CappedMint, CapRequest, apply_cap, cap_flag
 from circulo.rewards.records import (
     RCY,
-    CycleContext,
     FlagRecord,
+    PlanContext,
     Settlement,
     Source,
     mint_entries,
@@ -41,6 +42,7 @@ class Repair:
     owner: str | None
     repairer: str | None
     coop_id: str
+    received_at: datetime
 
     @property
     def order_key(self) -> tuple[datetime, str, str]:
@@ -51,6 +53,16 @@ class Repair:
     def settlement_id(self) -> str:
         """``repair:{device_id}:{event_id}``."""
         return f"repair:{self.device_id}:{self.event_id}"
+
+
+def repair_ready(repair: Repair, *, watermark: datetime | None, drain: bool) -> bool:
+    """Whether a repair settles now: W has passed its receipt (always, when draining)."""
+    return drain or (watermark is not None and repair.received_at < watermark)
+
+
+def ready_repairs(repairs: Sequence[Repair], *, watermark: datetime | None, drain: bool) -> list[Repair]:
+    """The repairs that settle now, in the order given."""
+    return [r for r in repairs if repair_ready(r, watermark=watermark, drain=drain)]
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,7 @@ def category_figures(name: str) -> CategoryFigures:
         return CategoryFigures(0, None)
 
 
-def repair_source(repair: Repair, amount: int, ctx: CycleContext, figures: CategoryFigures) -> Source:
+def repair_source(repair: Repair, amount: int, ctx: PlanContext, figures: CategoryFigures) -> Source:
     """The repair as ledger evidence, with its CO2e figure and the factor-table version."""
     source: dict[str, str | int] = {
         "type": "repair",
@@ -107,7 +119,7 @@ def exclusion_flag(repair: Repair, flag: str, detail: str, excluded: int) -> Fla
 
 
 def repair_split(
-    repair: Repair, amount: int, ctx: CycleContext, members: frozenset[str]
+    repair: Repair, amount: int, ctx: PlanContext, members: frozenset[str]
 ) -> tuple[dict[str, int], FlagRecord | None]:
     """The parties' amounts before the cap, or the flag that excluded the whole repair."""
     policy = ctx.policy.repair
@@ -132,7 +144,7 @@ def repair_split(
 
 
 def repair_settlement(
-    repair: Repair, ctx: CycleContext, members: frozenset[str], used: Mapping[tuple[str, date], int]
+    repair: Repair, ctx: PlanContext, members: frozenset[str], used: Mapping[tuple[str, date], int]
 ) -> tuple[Settlement, list[CappedMint[Repair]]]:
     """The settlement of one repair (pure given members and cap usage)."""
     figures = category_figures(repair.category)

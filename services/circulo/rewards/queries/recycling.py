@@ -56,14 +56,16 @@ ON CONFLICT (device_id) DO UPDATE
  WHERE reward_bin_progress.last_collection_ts < EXCLUDED.last_collection_ts
 """
 
-PENDING_REPAIRS: LiteralString = """
+# Repairs not yet settled (readiness is judged in Python: plans.repairs.ready_repairs);
+# ``account`` (when given) keeps only that account's repairs, as owner or repairer.
+UNCLAIMED_REPAIRS: LiteralString = """
 SELECT e.device_id, e.event_id, e.ts, e.category, e.status, e.weight_g, e.owner, e.repairer,
-       d.coop_id
+       d.coop_id, e.received_at
   FROM repair_event e
   JOIN device d ON d.device_id = e.device_id
  WHERE NOT EXISTS (SELECT 1 FROM reward_event_claim c
                     WHERE c.device_id = e.device_id AND c.event_id = e.event_id)
-   AND (%(drain)s OR e.received_at < %(watermark)s)
+   AND (%(account)s::text IS NULL OR %(account)s IN (e.owner, e.repairer))
  ORDER BY e.ts, e.device_id, e.event_id
 """
 

@@ -1,0 +1,1 @@
+"""Member statements (SPEC §12): a static page per member that checks itself in the browser."""
