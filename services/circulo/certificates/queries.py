@@ -196,7 +196,7 @@ SELECT b.id, b.range_start, b.range_end, b.holder, b.status, b.beneficiary, i.is
        i.device_id, i.production_start, i.production_end, i.issued_at, i.expires_at, i.hash,
        i.device_capacity_w, i.device_location, i.location_name, i.issued_seq, b.last_seq,
        m.id, m.issuing_body, m.country_of_issuance, m.connected_grid_identification, m.issue_market_zone,
-       m.energy_source, d.commissioned_at, d.registered_at
+       m.energy_source, d.commissioned_at, d.registered_at, b.period_start, b.period_end
   FROM certificate_bundle b JOIN certificate_issuance i ON i.id = b.issuance
   JOIN certificate_metadata m ON m.id = i.metadata JOIN device d ON d.device_id = i.device_id
  WHERE b.status <> 'split'

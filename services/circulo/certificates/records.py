@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from circulo.certificates.errors import InvalidAction
 from circulo.certificates.hours import HOUR, Production, Span
 from circulo.certificates.ids import IdRange, Take, allocate
 from circulo.ledger.entries import NewEntry, canonical_json, format_ts, sha256_hex
@@ -225,6 +226,47 @@ class Period:
     def source(self) -> dict[str, str]:
         """The period in an action's source."""
         return {"start": format_ts(self.start), "end": format_ts(self.end)}
+
+
+def parse_period(text: str) -> Period:
+    """A reporting period from ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or ``FROM..TO`` (days, TO
+    included), all UTC."""
+    first, sep, last = text.partition("..")
+    try:
+        if sep:
+            return Period(day_start(first), day_start(last) + timedelta(days=1))
+        start = day_start(text) if len(text) == 10 else month_or_year_start(text)
+    except ValueError as e:
+        raise InvalidAction(
+            f"--period {text!r}: use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD"
+        ) from e
+    return Period(start, next_period(text, start))
+
+
+def day_start(text: str) -> datetime:
+    """Midnight UTC of a ``YYYY-MM-DD`` day."""
+    return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
+def month_or_year_start(text: str) -> datetime:
+    """The first instant of a ``YYYY-MM`` month or a ``YYYY`` year, UTC."""
+    form = "%Y-%m" if len(text) == 7 else "%Y"
+    if len(text) not in (4, 7):
+        raise ValueError(text)
+    return datetime.strptime(text, form).replace(tzinfo=UTC)
+
+
+def next_period(text: str, start: datetime) -> datetime:
+    """The end of the day, month or year ``text`` names."""
+    if len(text) == 10:
+        return start + timedelta(days=1)
+    if len(text) == 4:
+        return start.replace(year=start.year + 1)
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
 
 
 @dataclass(frozen=True)

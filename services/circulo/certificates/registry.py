@@ -18,6 +18,7 @@ import psycopg
 
 from circulo.certificates import queries as sql
 from circulo.certificates.actions import ActionPlan, ActionRequest, BundleState, plan_action, treasury_of
+from circulo.certificates.energytag import COLUMNS
 from circulo.certificates.errors import CertificatesClaimed, InvalidAction
 from circulo.certificates.ids import IdRange
 from circulo.certificates.records import (
@@ -296,6 +297,14 @@ def show_bundle(conn: psycopg.Connection, certificate_id: int) -> dict[str, Any]
         for seq, ts, reason, account, digest in conn.execute(sql.HISTORY, params)
     ]
     return shown
+
+
+def export_rows(
+    conn: psycopg.Connection, *, coop_id: str | None, since: datetime | None, until: datetime | None
+) -> list[dict[str, Any]]:
+    """The live bundles to export, as :data:`energytag.COLUMNS` mappings, in id order."""
+    params = {"coop_id": coop_id, "since": since, "until": until}
+    return [dict(zip(COLUMNS, row, strict=True)) for row in conn.execute(sql.EXPORT_BUNDLES, params)]
 
 
 def check_account(account: str, option: str) -> str:

@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "service-account": "circulo.cli.registry",
     "rewards": "circulo.cli.rewards",
     "ledger": "circulo.cli.ledger",
+    "certificates": "circulo.cli.certificates",
     "treasury": "circulo.cli.treasury",
     "governance": "circulo.cli.governance",
     "sim": "circulo.cli.sim",
