@@ -16,8 +16,8 @@ import psycopg
 from circulo.certificates import registry as certificates
 from circulo.certificates.hours import Span
 from circulo.certificates.records import Issuance
-from circulo.ledger.entries import LedgerEntry
 from circulo.governance.tally import next_whole_hour
+from circulo.ledger.entries import LedgerEntry
 from circulo.rewards.plans.green import (
     HOUR,
     PRODUCTION_RECORD,
