@@ -32,7 +32,7 @@ def bundles(data: RewardsData, where: str = "TRUE") -> list[dict[str, Any]]:
         "       s.settlement_id, b.beneficiary "
         "  FROM certificate_bundle b JOIN certificate_issuance i ON i.id = b.issuance "
         "  JOIN reward_settlement s ON s.id = i.settlement "
-        f" WHERE b.status <> 'split' AND {where} ORDER BY b.range_start"  # noqa: S608 - fixed test fragments
+        f" WHERE b.status <> 'split' AND {where} ORDER BY b.range_start"
     ).fetchall()
     names = ("start", "end", "device", "hour", "holder", "status", "settlement", "beneficiary")
     return [dict(zip(names, row, strict=True)) for row in rows]

@@ -9,6 +9,8 @@ are the last guard (no two live bundles share an id; no Wh is claimed twice).
 
 from __future__ import annotations
 
+import getpass
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -232,6 +234,11 @@ def insert_part(conn: psycopg.Connection, parent: BundleState, ids: IdRange, sta
     if row is None:
         raise NotFound(f"bundle {parent.ids} vanished under this action")
     return int(row[0])
+
+
+def operator_name() -> str:
+    """Who runs this command (``user@host``), as action records name the operator."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 # --- corrections ------------------------------------------------------------------------------

@@ -16,17 +16,18 @@ from circulo.certificates import energytag, registry
 from circulo.certificates.actions import ActionRequest, BundleState, treasury_of
 from circulo.certificates.records import Action, Issuer, parse_period
 from circulo.certificates.registry import Done, check_account
+from circulo.cli.audited import audited
 from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli, setup_logging
 from circulo.cli.ledger import database, json_option, key_option, ledger_settings
 from circulo.ledger import journal
 from circulo.ledger.entries import format_ts
 from circulo.ledger.keys import load_signer
-from circulo.rewards.moves import operator as operator_of
 
 ENERGY_SOURCES = (
     "solar_pv", "wind", "hydro", "biomass", "nuclear", "electrolysis", "geothermal", "battery_storage", "chp",
     "other",
 )  # fmt: skip
+SHOWING = ("coop_id", "as_json")  # the issuer command's options that change nothing
 bundles_argument = click.argument("bundles", nargs=-1, type=click.IntRange(min=1), required=True)
 wh_option = click.option(
     "--wh", type=click.IntRange(min=1), help="Act on only the first WH Wh of the bundles, in the order named."
@@ -131,7 +132,7 @@ def run_action(
     with database(settings) as conn:
         journal.ensure_signer_matches(conn, signer)
         return registry.act(
-            conn, request_of, starts, signer=signer, operator=operator_of(signer).name, now=datetime.now(UTC)
+            conn, request_of, starts, signer=signer, operator=registry.operator_name(), now=datetime.now(UTC)
         )
 
 
@@ -168,6 +169,7 @@ def request_for(action: Action, account: str | None, **options: Any) -> Callable
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def transfer(
     ctx: CliContext, bundles: tuple[int, ...], holder: str, to_account: str, wh: int | None,
     signing_key_path: Path | None, as_json: bool,
@@ -189,6 +191,7 @@ def transfer(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def cancel(
     ctx: CliContext, bundles: tuple[int, ...], holder: str, period: str, beneficiary: str | None,
     wh: int | None, signing_key_path: Path | None, as_json: bool,
@@ -214,6 +217,7 @@ def cancel(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def claim(
     ctx: CliContext, bundles: tuple[int, ...], holder: str, beneficiary: str | None, period: str | None,
     wh: int | None, signing_key_path: Path | None, as_json: bool,
@@ -234,6 +238,7 @@ def claim(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def withdraw(
     ctx: CliContext, bundles: tuple[int, ...], why: str, wh: int | None, signing_key_path: Path | None,
     as_json: bool,
@@ -279,6 +284,7 @@ def export(
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger")
 def assign(ctx: CliContext, device_id: str, holder: str | None, treasury: bool, as_json: bool) -> None:
     """Who holds a meter's future certificates: its owner (a member), or the treasury."""
     if (holder is None) == (not treasury):
@@ -302,6 +308,7 @@ def assign(ctx: CliContext, device_id: str, holder: str | None, treasury: bool, 
 @json_option
 @pass_cli
 @one_line_errors
+@audited("ledger", when=lambda params: any(v is not None for k, v in params.items() if k not in SHOWING))
 def issuer(ctx: CliContext, /, coop_id: str, as_json: bool, **changes: Any) -> None:
     """Show, or set, the co-op's issuer attributes (they apply to certificates issued from now on)."""
     with database(ledger_settings(ctx)) as conn, conn.transaction():
