@@ -72,10 +72,13 @@ def test_cancel_then_claim_records_beneficiary_and_period_and_a_claim_is_final(
     assert (claimed["reason"], claimed["action"]["beneficiary"], claimed["action"]["wh"]) == (
         "certificate.claim", "Acme Bakery", 100
     )  # fmt: skip
-    assert [(b["start"], b["end"], b["status"], b["beneficiary"]) for b in bundles(issued, "b.range_start < 591")] == [
+    first = bundles(issued, "b.range_start < 591")
+    assert [(b["start"], b["end"], b["status"], b["beneficiary"]) for b in first] == [
         (1, 100, "claimed", "Acme Bakery"), (101, 590, "active", None)
     ]  # fmt: skip
     assert issued.scalar("SELECT count(*) FROM certificate_claim") == 1
+    history = certs.ok("ledger", "history", "--account", "buyer@grid").stdout
+    assert "certificate claim: 100 Wh (1-100) for Acme Bakery" in history
     before = entries(issued)
     assert "is claimed; claim needs it cancelled" in certs.error(
         "certificates", "claim", "1", "--holder", "buyer@grid"
@@ -124,7 +127,8 @@ def test_the_issuer_withdraws_active_bundles_and_list_and_show_report_them(
     listed = certs.json("certificates", "list", "--status", "withdrawn")
     assert [(b["range_start"], b["range_end"], b["device_id"]) for b in listed] == [(591, 680, "m2")]
     shown = certs.json("certificates", "show", "600")
-    assert (shown["range_start"], shown["status"], shown["issued_range_start"], shown["issued_range_end"]) == (
+    issued_as = (shown["issued_range_start"], shown["issued_range_end"])
+    assert (shown["range_start"], shown["status"], *issued_as) == (
         591, "withdrawn", 591, 1180
     )  # fmt: skip
     assert [h["reason"] for h in shown["history"]] == ["certificate.withdraw"]

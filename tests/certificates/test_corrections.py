@@ -20,7 +20,8 @@ def issued(data: RewardsData, engine: Engine) -> RewardsData:
 
 def mint_of(data: RewardsData, account: str) -> int:
     return int(data.scalar(
-        "SELECT seq FROM ledger_entry WHERE settlement_id = %s AND account = %s AND kind = 'mint'", (G10, account)
+        "SELECT seq FROM ledger_entry WHERE settlement_id = %s AND account = %s AND kind = 'mint'",
+        (G10, account),
     ))  # fmt: skip
 
 

@@ -58,8 +58,10 @@ def test_the_export_validates_against_the_schema_in_the_repository_with_formats_
     assert errors == []
     statuses = {(b["certificate_bundle_id_range_start"], b["certificate_bundle_id_range_end"]):
                 b["certificate_bundle_status"] for b in doc["granular_certificate_bundles"]}  # fmt: skip
-    assert statuses == {(1, 200): "Claimed", (201, 300): "Active", (301, 590): "Active", (591, 600): "Withdrawn",
-                        (601, 1180): "Active"}  # fmt: skip
+    assert statuses == {
+        (1, 200): "Claimed", (201, 300): "Active", (301, 590): "Active", (591, 600): "Withdrawn",
+        (601, 1180): "Active",
+    }  # fmt: skip
     for b in doc["granular_certificate_bundles"]:
         assert (
             b["bundle_quantity"]

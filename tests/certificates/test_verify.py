@@ -42,8 +42,9 @@ def append_around_the_cli(db_url: str, signer: Signer, entry: NewEntry) -> int:
 
 
 def forged_claim(after_seq: int, beneficiary: str = "Acme Bakery") -> NewEntry:
-    facts = ActionFacts("claim", "coop1", "treasury@coop1", after_seq, "mallory@host", beneficiary=beneficiary,
-                        period=PERIOD)  # fmt: skip
+    facts = ActionFacts(
+        "claim", "coop1", "treasury@coop1", after_seq, "mallory@host", beneficiary=beneficiary, period=PERIOD
+    )
     return action_entry(facts, [ActedRange(IdRange(50, 60), "m1", H10, "treasury@coop1", "cancelled")])
 
 
