@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -161,7 +161,7 @@ class Done:
 
 def act(
     conn: psycopg.Connection,
-    request_of: Any,
+    request_of: Callable[[tuple[BundleState, ...]], ActionRequest],
     starts: Sequence[int],
     *,
     signer: Signer,
@@ -175,7 +175,7 @@ def act(
     """
     with conn.transaction():
         head = journal.lock_head(conn)
-        request: ActionRequest = request_of(lock_bundles(conn, starts))
+        request = request_of(lock_bundles(conn, starts))
         plan = plan_action(request, now=now, after_seq=head.seq, operator=operator)
         [entry] = journal.append_entries(conn, [plan.entry], signer, now=now)
         apply_plan(conn, plan, entry.seq)
