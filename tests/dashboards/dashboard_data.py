@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 
@@ -225,6 +226,7 @@ def insert_all(conn: psycopg.Connection, *, with_ledger: bool = False) -> None:
     if with_ledger:
         insert_ledger(conn)
         insert_rewards(conn)
+        insert_certificates(conn)
 
 
 def set_low_watermark(conn: psycopg.Connection, watermark: datetime) -> None:
@@ -270,6 +272,9 @@ LEDGER = [
     (20, "mint", "RCY", "ana@sunny", 5_500_000, "repair", "repair:r-sunny-1:r2", None),
     (20, "mint", "RCY", "ben@sunny", 5_500_000, "repair", "repair:r-sunny-1:r2", None),
     (21, "burn", "RCY", "ben@sunny", 16_000_000, "correction", "correction:6", 6),
+    (22, "record", None, "treasury@sunny", 0, "certificate.issue", GREEN_SUNNY, None),
+    (22, "record", None, "treasury@windy", 0, "certificate.issue", GREEN_WINDY, None),
+    (23, "record", None, "buyer@grid", 0, "certificate.claim", "certificate-claim:" + "ab" * 32, None),
 ]
 EXPECTED_GRN = {"sunny": 14_150_000, "windy": 19_000_000}  # µGRN: 1 GRN per kWh of each co-op
 EXPECTED_RCY = {"sunny": 12_000_000 + 7_500_000 + 11_000_000}  # the aluminium deposit was reversed
@@ -340,3 +345,47 @@ def insert_rewards(conn: psycopg.Connection) -> None:
         " VALUES ('r-sunny-1', 'r1', %s, 'Toaster', 1500, 2500, 'ords-1', %s)",
         (DAY + timedelta(hours=14), ids["deposit:b-sunny-1:c1"]),
     )
+
+
+# (coop, device, hour, range start, range end, holder, status, beneficiary, issued by ledger seq)
+CERTIFICATES = [
+    ("sunny", "m-sunny-1", 11, 1, 100, "buyer@grid", "claimed", "Acme Bakery", 12),
+    ("sunny", "m-sunny-1", 11, 101, 400, "treasury@sunny", "active", None, 12),
+    ("sunny", "m-sunny-2", 11, 401, 600, "ana@sunny", "active", None, 12),
+    ("windy", "m-windy-1", 12, 601, 1400, "treasury@windy", "active", None, 13),
+    ("windy", "m-windy-1", 12, 1401, 1450, "treasury@windy", "withdrawn", None, 13),
+]
+EXPECTED_CERTIFICATES_KWH = {  # issued (withdrawn left out), claimed, held
+    "sunny": (Decimal("0.6"), Decimal("0.1"), Decimal("0.5")),
+    "windy": (Decimal("0.8"), Decimal("0"), Decimal("0.8")),
+}
+
+
+def insert_certificates(conn: psycopg.Connection) -> None:
+    """Issued bundles of both co-ops: claimed, held by the treasury and by a meter's owner, withdrawn."""
+    for coop, device, hour, start, end, holder, status, beneficiary, seq in CERTIFICATES:
+        metadata = conn.execute(
+            "INSERT INTO certificate_metadata (coop_id, issuing_body, country_of_issuance,"
+            " connected_grid_identification, issue_market_zone, energy_source)"
+            " VALUES (%s, %s, 'NL', 'grid', 'zone', 'solar_pv')"
+            " ON CONFLICT (coop_id, issuing_body, country_of_issuance, connected_grid_identification,"
+            " issue_market_zone, energy_source) DO UPDATE SET coop_id = EXCLUDED.coop_id RETURNING id",
+            (coop, coop),
+        ).fetchone()
+        produced = DAY + timedelta(hours=hour)
+        issuance = conn.execute(
+            "INSERT INTO certificate_issuance (issuance_id, coop_id, device_id, range_start, range_end,"
+            " production_start, production_end, metadata, issued_seq, issued_at, expires_at, settlement,"
+            " hash)"
+            " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, id, %s FROM reward_settlement"
+            " WHERE settlement_id = %s RETURNING id",
+            (f"{device}-{produced}", coop, device, start, end, produced, produced + timedelta(hours=1),
+             metadata[0] if metadata else None, seq, produced, produced + timedelta(days=730), "ef" * 32,
+             GREEN_SUNNY if coop == "sunny" else GREEN_WINDY),
+        ).fetchone()  # fmt: skip
+        conn.execute(
+            "INSERT INTO certificate_bundle (issuance, range_start, range_end, holder, status, beneficiary,"
+            " period_start, period_end, last_seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (issuance[0] if issuance else None, start, end, holder, status, beneficiary,
+             DAY if beneficiary else None, DAY + timedelta(days=1) if beneficiary else None, seq),
+        )  # fmt: skip

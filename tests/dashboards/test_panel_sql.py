@@ -152,3 +152,23 @@ def test_fleet_and_ledger_status_panels_report_loss_and_an_intact_chain(
         assert round(loss, 9) == round(Decimal(3 * 100) / (3 * 97 + 3), 9)  # 3 of 294 messages lost
         assert single_value(conn, "circulo-pipeline", "Chain links", scope("minute")) == 1
         assert single_value(conn, "circulo-pipeline", "Ledger length", scope("minute")) == len(data.LEDGER)
+
+
+def test_certificate_panels_show_what_was_issued_claimed_and_is_held_per_co_op(
+    loaded_db: str, reader_role: str
+) -> None:
+    with as_reader(loaded_db, reader_role) as conn:
+        for coop, (issued, claimed, held) in data.EXPECTED_CERTIFICATES_KWH.items():
+            found = tuple(
+                single_value(conn, "circulo-energy", title, scope("hour", (coop,)))
+                for title in ("Certificates issued", "Certificates claimed", "Certificates held")
+            )
+            assert found == (issued, claimed, held), coop
+        names, rows = run(
+            conn,
+            grafana_sql(panel_sql("circulo-energy", "Certificates by holder"), scope("hour", ("sunny",))),
+        )
+        by_holder = {row[names.index("Holder")]: row for row in rows}
+        assert set(by_holder) == {"ana@sunny", "buyer@grid", "treasury@sunny"}
+        assert by_holder["buyer@grid"][names.index("Claimed kWh")] == Decimal("0.1")
+        assert by_holder["treasury@sunny"][names.index("Active kWh")] == Decimal("0.3")

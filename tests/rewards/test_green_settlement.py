@@ -70,7 +70,8 @@ def test_each_mint_carries_its_split_and_is_bound_to_the_meter_runs_of_its_settl
         "from_ts": "2025-06-01T10:00:00.000000Z", "from_wh": 0,
         "to_ts": "2025-06-01T10:59:00.000000Z", "to_wh": 590, "pairs": 59, "excluded_wh": 0,
     }  # fmt: skip
-    evidence = record[1:]
+    evidence = record[1 : 1 + record[0]["sources"]]  # the certificates issued follow the evidence
+    assert [s["type"] for s in record[1 + record[0]["sources"] :]] == ["certificates"]
     digest = hashlib.sha256(canonical_json(evidence)).hexdigest()
     assert (record[0]["type"], record[0]["sha256"], record[0]["credited_wh"]) == ("production", digest, 1180)
     for account in ("alice", "bob"):  # a member's mint shows no meter's production: only its split

@@ -28,6 +28,7 @@ COMMAND_MODULES = {
     "repairs": "circulo.cli.repairs",
     "statements": "circulo.cli.statements",
     "ledger": "circulo.cli.ledger",
+    "certificates": "circulo.cli.certificates",
     "treasury": "circulo.cli.treasury",
     "governance": "circulo.cli.governance",
     "sim": "circulo.cli.sim",

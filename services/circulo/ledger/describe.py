@@ -23,9 +23,23 @@ def first_source(entry: LedgerEntry) -> Mapping[str, Any]:
 def describe_entry(entry: LedgerEntry) -> str:
     """What the entry did and why, e.g. ``received 2.000000 GRN: transfer from alice@coop1``."""
     if entry.kind == "record":
+        if entry.reason.startswith("certificate."):
+            return certificate_words(entry)
         return f"recorded {entry.reason.replace('.', ' ')} ({entry.settlement_id})"
     verb = "received" if entry.kind == "mint" else "paid"
     return f"{verb} {amount_text(entry.amount_micro, entry.token)}: {why(entry)}"
+
+
+def certificate_words(entry: LedgerEntry) -> str:
+    """``certificates issued: 1180 Wh (green:coop1:…)``, ``certificate claim: 100 Wh (1-100) for Acme``."""
+    source = entry.sources[-1] if entry.reason == "certificate.issue" else first_source(entry)
+    if entry.reason == "certificate.issue":
+        wh = source.get("certified_wh", 0) if source.get("type") == "certificates" else 0
+        return f"certificates issued: {wh} Wh ({entry.settlement_id})"
+    ranges = ", ".join(f"{r.get('range_start')}-{r.get('range_end')}" for r in source.get("ranges") or [])
+    party = {"to": " to ", "beneficiary": " for "}
+    extra = "".join(f"{word}{source[key]}" for key, word in party.items() if source.get(key))
+    return f"{entry.reason.replace('.', ' ')}: {source.get('wh')} Wh ({ranges}){extra}"
 
 
 def settled(entry: LedgerEntry) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 
+from circulo.certificates import registry as certificates
 from circulo.ledger import journal, log
 from circulo.ledger.checkpoint import Checkpoint
 from circulo.ledger.entries import LedgerEntry, NewEntry
@@ -46,11 +47,28 @@ def correct_entry(
     amount_micro: int | None = None,
     now: datetime | None = None,
 ) -> LedgerEntry:
-    """Append and commit the correction of entry ``seq``."""
+    """Append and commit the correction of entry ``seq``.
+
+    Correcting a green mint withdraws its settlement's certificates in the same transaction
+    (a ``certificate.withdraw`` record after the burn), and is refused when any of them was
+    claimed (SPEC §12).
+    """
+    moment = now or datetime.now(UTC)
     with conn.transaction():
-        entry = correction_for(journal.entry_by_seq(conn, seq), why, amount_micro)
-        [sealed] = journal.append_entries(conn, [entry], signer, now=now)
-    log_events.info("ledger_correction", seq=sealed.seq, corrects_seq=seq, amount_micro=sealed.amount_micro)
+        head = journal.lock_head(conn)
+        target = journal.entry_by_seq(conn, seq)
+        entry = correction_for(target, why, amount_micro)
+        withdrawal = None
+        if target.reason == "green.energy":
+            withdrawal = certificates.withdrawal_for_correction(
+                conn, target, why, head_seq=head.seq, operator=certificates.operator_name(), now=moment
+            )
+        records = [withdrawal.entry] if withdrawal else []
+        sealed, *withdrawn = journal.append_entries(conn, [entry, *records], signer, now=moment)
+        if withdrawal:
+            certificates.apply_plan(conn, withdrawal, withdrawn[0].seq)
+    log_events.info("ledger_correction", seq=sealed.seq, corrects_seq=seq, amount_micro=sealed.amount_micro,
+                    certificates_withdrawn_wh=withdrawal.wh if withdrawal else 0)  # fmt: skip
     return sealed
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from circulo.certificates.replay import CertificateLedger
 from circulo.governance.state import GovernanceProblem, GovernanceState
 from circulo.ledger import merkle
 from circulo.ledger.checkpoint import Checkpoint, checkpoint_signature_holds
@@ -122,6 +123,7 @@ class ChainVerifier:
         self.corrected: set[int] = set()
         self.moves: dict[str, MoveTally] = {}
         self.governance = GovernanceState()
+        self.certificates = CertificateLedger()
         self.newest_format = FORMAT_1
         self.failure: Finding | None = None
 
@@ -198,12 +200,15 @@ class ChainVerifier:
         return None
 
     def check_meaning(self, entry: Mapping[str, Any]) -> tuple[str, str] | None:
-        """The idempotency key matches; a correction reverses a reward mint once; no overdraft."""
+        """The idempotency key matches; a correction reverses a reward mint once; no overdraft;
+        a certificate record is one the registry allowed (no Wh claimed twice)."""
         expected = idempotency_key(entry["reason"], entry["settlement_id"], entry["account"])
         if entry["idempotency_key"] != expected:
             return "bad idempotency key", f"expected {expected}"
         target = entry.get("corrects_seq")
         problem = None if target is None else self.correction_problem(entry, target)
+        if problem is None and CertificateLedger.concerns(entry):
+            problem = self.certificates.check(entry)
         if problem is None and entry["reason"] == "transfer":
             problem = transfer_problem(entry)
         if problem is None:
@@ -248,6 +253,8 @@ class ChainVerifier:
         self.prev_key_id = entry["key_id"]
         self.leaf_hashes.append(merkle.leaf_hash(bytes.fromhex(entry["hash"])))
         if entry["kind"] == "record":
+            if CertificateLedger.concerns(entry):
+                self.certificates.accept()
             return
         sign = 1 if entry["kind"] == "mint" else -1
         self.balances[(entry["account"], entry["token"])] += sign * entry["amount_micro"]

@@ -13,9 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from circulo.certificates import registry as certificates
+from circulo.certificates.hours import Span
+from circulo.certificates.records import Issuance
 from circulo.governance.tally import next_whole_hour
+from circulo.ledger.entries import LedgerEntry
 from circulo.rewards.plans.green import (
     HOUR,
+    PRODUCTION_RECORD,
     FlaggedPair,
     GreenPlan,
     MeterAdvance,
@@ -24,7 +29,9 @@ from circulo.rewards.plans.green import (
     green_settlement,
     last_settled_through,
     meter_hour,
+    plan_bundles,
     plan_green,
+    plan_production,
     settle_end,
 )
 from circulo.rewards.queries import green as sql
@@ -117,6 +124,11 @@ def read_pair_summaries(conn: psycopg.Connection) -> tuple[list[MeterHour], list
     return meter_hours, flagged
 
 
+def read_spans(conn: psycopg.Connection) -> list[Span]:
+    """The pair table's credited pairs that began before their hour."""
+    return [Span(*row) for row in conn.execute(sql.SPANNING_PAIRS)]
+
+
 def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> list[Settlement]:
     """Settle what is ready for one co-op; returns the committed settlements in order.
 
@@ -138,7 +150,10 @@ def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> li
         plausibility_pct=ctx.at(coop_id, settled).policy.green.plausibility_pct,
     )
     meter_hours, flagged = read_pair_summaries(conn)
-    plans = plan_green(coop_id, end=end, baselines=baselines, meter_hours=meter_hours, flagged=flagged)
+    spans = read_spans(conn)
+    plans = plan_green(
+        coop_id, end=end, baselines=baselines, meter_hours=meter_hours, flagged=flagged, spans=spans
+    )
     done = commit_plans(conn, plans, ctx, settled)
     new_end = drain_end(meter_hours, settled) if ctx.drain else end
     if len(done) == len(plans) and new_end is not None and (settled is None or new_end > settled):
@@ -181,20 +196,46 @@ def commit_plans(
 def commit_green(
     conn: psycopg.Connection, plan: GreenPlan, ctx: CycleContext, settled: datetime | None
 ) -> Settlement:
-    """Claims, flags, progress marks and mints of one plan, in one transaction."""
+    """Claims, flags, progress marks, certificates and mints of one plan, in one transaction."""
     ctx = ctx.at(plan.coop_id, plan.period_start)
     with settlement_transaction(conn, ctx.epoch):
         shares: dict[str, int] = {
             account: count for account, count in conn.execute(inputs.COOP_SHARES, {"coop_id": plan.coop_id})
         }
-        settlement = green_settlement(plan, ctx, shares)
+        issuance = issue_certificates(conn, plan)
+        settlement = green_settlement(plan, ctx, shares, issuance)
         settlement_pk = record_settlement(conn, settlement, ctx)
         claim_pairs(conn, plan, settlement_pk)
         advance_meters(conn, plan.advances)
         if plan.hour is not None:
             move_green_progress(conn, plan.coop_id, expected=settled, to=plan.hour + HOUR)
-        mint(conn, settlement, ctx.signer)
+        sealed = mint(conn, settlement, ctx.signer)
+        record_certificates(conn, plan, issuance, sealed, settlement_pk)
     return settlement
+
+
+def issue_certificates(conn: psycopg.Connection, plan: GreenPlan) -> Issuance:
+    """The registry's inputs to the plan's certificates, its ids allocated from the counter row
+    in this transaction (a rollback gives them back)."""
+    certified = plan_production(plan).certified_wh if plan.credited_wh else 0
+    return certificates.issuance_inputs(conn, plan.coop_id, certified)
+
+
+def record_certificates(
+    conn: psycopg.Connection,
+    plan: GreenPlan,
+    issuance: Issuance,
+    sealed: Sequence[LedgerEntry],
+    settlement_pk: int,
+) -> None:
+    """The issued bundles' rows, naming the settlement's ``certificate.issue`` record."""
+    record = next((e for e in sealed if e.reason == PRODUCTION_RECORD), None)
+    if record is None or not plan.credited_wh:
+        return
+    certificates.record_issuance(
+        conn, coop_id=plan.coop_id, bundles=plan_bundles(plan, issuance), inputs=issuance, record=record,
+        settlement_pk=settlement_pk,
+    )  # fmt: skip
 
 
 def claim_pairs(conn: psycopg.Connection, plan: GreenPlan, settlement_pk: int) -> None:

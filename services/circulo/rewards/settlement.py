@@ -19,6 +19,7 @@ import psycopg
 import psycopg.errors
 
 from circulo.errors import Conflict
+from circulo.ledger.entries import LedgerEntry
 from circulo.ledger.errors import DuplicateEntry
 from circulo.ledger.journal import append_entries
 from circulo.ledger.keys import Signer
@@ -117,10 +118,11 @@ def record_flags(conn: psycopg.Connection, flags: tuple[FlagRecord, ...], settle
         )
 
 
-def mint(conn: psycopg.Connection, settlement: Settlement, signer: Signer) -> None:
+def mint(conn: psycopg.Connection, settlement: Settlement, signer: Signer) -> list[LedgerEntry]:
     """Append the settlement's entries to the journal, inside the open transaction."""
-    if settlement.entries:
-        append_entries(conn, settlement.entries, signer)
+    if not settlement.entries:
+        return []
+    return append_entries(conn, settlement.entries, signer)
 
 
 def claim_events(

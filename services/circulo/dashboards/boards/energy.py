@@ -110,12 +110,36 @@ def credits_row(dashboard: db.Dashboard) -> db.Dashboard:
     )  # fmt: skip
 
 
+def certificates_row(dashboard: db.Dashboard) -> db.Dashboard:
+    """EnergyTag certificates issued, claimed and held for the energy produced in the range."""
+    holders: table.Panel = table_panel(
+        "Certificates by holder",
+        "Who holds the certificates (1 Wh each) for energy produced in the range, in kWh per status.",
+        12,
+        8,
+    )
+    return (
+        dashboard.with_row(db.Row("Energy certificates"))
+        .with_panel(stat_panel("energy/certificates_issued", "Certificates issued",
+                               "Energy produced in the range that certificates were issued for (withdrawn "
+                               "ones left out).", "kwatth", width=4))
+        .with_panel(stat_panel("energy/certificates_claimed", "Certificates claimed",
+                               "Of that, certificates whose attributes were claimed for a beneficiary.",
+                               "kwatth", width=4))
+        .with_panel(stat_panel("energy/certificates_held", "Certificates held",
+                               "Of that, certificates still active and not expired: they can be sold or "
+                               "claimed.", "kwatth", width=4))
+        .with_panel(holders.with_target(table_target("energy/certificates_by_holder")))
+    )  # fmt: skip
+
+
 def dashboard() -> db.Dashboard:
     """The co-op energy dashboard."""
     board = new_dashboard(
         UID,
         "Circulo · Co-op energy",
-        "Solar generation of the co-op's meters and the green credits (GRN) it earned.",
+        "Solar generation of the co-op's meters, the green credits (GRN) it earned and the energy "
+        "certificates issued for it.",
         resolutions=("hour", "day"),
     )
-    return credits_row(meters_row(over_time_row(now_row(board))))
+    return certificates_row(credits_row(meters_row(over_time_row(now_row(board)))))

@@ -16,6 +16,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from circulo.certificates.hours import MAX_SPAN, Production, Span, production
+from circulo.certificates.records import (
+    Issuance,
+    IssuedBundle,
+    certificates_source,
+    issue_bundles,
+)
 from circulo.errors import VerificationFailed
 from circulo.ledger.entries import NewEntry, canonical_json, format_ts, sha256_hex
 from circulo.rewards.records import (
@@ -121,6 +128,7 @@ class GreenPlan:
     meter_hours: tuple[MeterHour, ...]
     flagged: tuple[FlaggedPair, ...]
     advances: tuple[MeterAdvance, ...]
+    spans: tuple[Span, ...] = ()
 
     @property
     def late(self) -> bool:
@@ -182,25 +190,28 @@ def plan_green(
     baselines: Mapping[str, MeterReading],
     meter_hours: Sequence[MeterHour],
     flagged: Sequence[FlaggedPair],
+    spans: Sequence[Span] = (),
 ) -> list[GreenPlan]:
     """The co-op's settlements in commit order: its late pairs first, then hour by hour.
 
     Only hours ending at or before ``end`` settle (every hour with pairs when ``end`` is
     None: drain). Late meter-hours are those the pair scan found before the co-op's
     settled hours. Each plan moves its meters' progress marks from where the previous
-    plan left them.
+    plan left them. ``spans`` are the credited pairs that began before their hour (their
+    energy is certified in the hours it was produced in).
     """
     progress = dict(baselines)
     plans = []
     late = [m for m in meter_hours if m.late]
+    found = (flagged, spans)
     if late:
         late_id = late_settlement_id(coop_id, late)
-        plans.append(_plan(coop_id, None, late_id, chosen=late, flagged=flagged, progress=progress))
+        plans.append(_plan(coop_id, None, late_id, chosen=late, found=found, progress=progress))
     hours = sorted({m.hour for m in meter_hours if not m.late and (end is None or m.hour + HOUR <= end)})
     for hour in hours:
         chosen = [m for m in meter_hours if not m.late and m.hour == hour]
         settlement_id = f"green:{coop_id}:{hour_label(hour)}"
-        plans.append(_plan(coop_id, hour, settlement_id, chosen=chosen, flagged=flagged, progress=progress))
+        plans.append(_plan(coop_id, hour, settlement_id, chosen=chosen, found=found, progress=progress))
     return plans
 
 
@@ -210,10 +221,11 @@ def _plan(
     settlement_id: str,
     *,
     chosen: Sequence[MeterHour],
-    flagged: Sequence[FlaggedPair],
+    found: tuple[Sequence[FlaggedPair], Sequence[Span]],
     progress: dict[str, MeterReading],
 ) -> GreenPlan:
     """A plan for ``chosen`` meter-hours (one hour, or the late ones); updates ``progress``."""
+    flagged, spans = found
     keys = {(m.hour, m.device_id) for m in chosen}
     advances = []
     for device_id in sorted({m.device_id for m in chosen}):
@@ -228,6 +240,7 @@ def _plan(
         meter_hours=tuple(m for m in chosen if m.pairs > 0),
         flagged=tuple(f for f in flagged if (f.hour, f.device_id) in keys),
         advances=tuple(advances),
+        spans=tuple(s for s in spans if s.credited_in[::-1] in keys),
     )
 
 
@@ -315,7 +328,20 @@ class GreenSplit:
         }
 
 
-def green_settlement(plan: GreenPlan, ctx: PlanContext, member_shares: Mapping[str, int]) -> Settlement:
+def plan_production(plan: GreenPlan) -> Production:
+    """The plan's credited energy per meter and production hour (:mod:`circulo.certificates.hours`)."""
+    return production({(m.device_id, m.hour): m.credited_wh for m in plan.meter_hours}, plan.spans)
+
+
+def plan_bundles(plan: GreenPlan, issuance: Issuance) -> tuple[IssuedBundle, ...]:
+    """The bundles the plan issues: one per meter and production hour, ids from ``first_id``."""
+    treasury = f"treasury@{plan.coop_id}"
+    return issue_bundles(plan_production(plan), issuance.first_id, issuance.holders, treasury)
+
+
+def green_settlement(
+    plan: GreenPlan, ctx: PlanContext, member_shares: Mapping[str, int], issuance: Issuance | None = None
+) -> Settlement:
     """The settlement of a plan under the policy and the members' shares at this moment.
 
     The evidence (each meter's hour, each excluded pair) is the same for every account of a
@@ -324,6 +350,7 @@ def green_settlement(plan: GreenPlan, ctx: PlanContext, member_shares: Mapping[s
     issued for it); each member's mint carries only its own split and the SHA-256 of that
     evidence, binding it to the exact figures — so a member's entries show no neighbour's
     production. Re-checking needs only the ledger: the entries of one ``settlement_id``.
+    With ``issuance``, the record also issues the plan's certificate bundles.
     """
     policy = ctx.policy.green
     amount = grn_micro(plan.credited_wh, policy.grn_per_kwh)
@@ -341,6 +368,7 @@ def green_settlement(plan: GreenPlan, ctx: PlanContext, member_shares: Mapping[s
         policy=ctx.policy,
         adopted_by=ctx.adopted_by,
     )
+    certificates = certificates_of(plan, issuance)
     return Settlement(
         settlement_id=plan.settlement_id,
         kind="green-late" if plan.late else "green",
@@ -350,16 +378,25 @@ def green_settlement(plan: GreenPlan, ctx: PlanContext, member_shares: Mapping[s
         hour=plan.hour,
         period_start=plan.period_start,
         credited_wh=plan.credited_wh,
-        entries=(*production_record(plan, digest, evidence, ctx), *mints),
-        flags=green_flags(plan, ctx),
+        entries=(*production_record(plan, digest, (*evidence, *certificates), ctx), *mints),
+        flags=green_flags(plan, ctx) + uncertified_flags(plan) if issuance else green_flags(plan, ctx),
     )
 
 
+def certificates_of(plan: GreenPlan, issuance: Issuance | None) -> tuple[Source, ...]:
+    """The record's ``certificates`` object, beside the evidence (none without credited energy)."""
+    if issuance is None or plan.credited_wh == 0:
+        return ()
+    produced = plan_production(plan)
+    bundles = plan_bundles(plan, issuance)
+    return (certificates_source(issuance.issuer, bundles, issuance.devices, produced, plan.spans),)
+
+
 def production_record(
-    plan: GreenPlan, digest: Source, evidence: tuple[Source, ...], ctx: PlanContext
+    plan: GreenPlan, digest: Source, sources: tuple[Source, ...], ctx: PlanContext
 ) -> tuple[NewEntry, ...]:
-    """The settlement's evidence as a record of the co-op's treasury (none when nothing happened:
-    an hour whose meters produced nothing and excluded nothing)."""
+    """The settlement's evidence (and certificates) as a record of the co-op's treasury (none when
+    nothing happened: an hour whose meters produced nothing and excluded nothing)."""
     if plan.credited_wh == 0 and not plan.flagged:
         return ()
     return (
@@ -370,10 +407,29 @@ def production_record(
             amount_micro=0,
             reason=PRODUCTION_RECORD,
             settlement_id=plan.settlement_id,
-            sources=({**digest, "type": "production", "coop_id": plan.coop_id}, *evidence),
+            sources=({**digest, "type": "production", "coop_id": plan.coop_id}, *sources),
             policy=ctx.policy.version,
             adopted_by=ctx.adopted_by,
         ),
+    )
+
+
+def uncertified_flags(plan: GreenPlan) -> tuple[FlagRecord, ...]:
+    """A flag per credited pair too long to place in hours: GRN credited, no certificate."""
+    hours = MAX_SPAN // HOUR
+    return tuple(
+        FlagRecord(
+            flag="uncertified_span",
+            device_id=span.device_id,
+            ts=span.to_ts,
+            detail=(
+                f"+{span.wh} Wh over {(span.to_ts - span.from_ts).total_seconds():g} s (more than "
+                f"{hours} h): credited, but no certificate can say in which hour it was produced"
+            ),
+            token=GRN,
+            source_key=source_key(span.device_id, span.to_ts),
+        )
+        for span in plan_production(plan).uncertified
     )
 
 

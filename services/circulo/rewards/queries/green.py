@@ -125,6 +125,14 @@ SELECT late, hour, device_id, prev_ts, prev_wh, ts, energy_wh, flag
  ORDER BY late DESC, hour, device_id, ts
 """
 
+# Credited pairs whose earlier reading lies before their hour: their energy is certified in the
+# hours it was produced in (circulo.certificates.hours). At most one per meter and hour.
+SPANNING_PAIRS: LiteralString = """
+SELECT device_id, prev_ts, prev_wh, ts, energy_wh
+  FROM pg_temp.reward_green_pairs WHERE flag IS NULL AND prev_ts < hour
+ ORDER BY late DESC, hour, device_id
+"""
+
 CLAIM_HOUR_PAIRS: LiteralString = """
 INSERT INTO reward_meter_claim (device_id, ts, prev_ts, settlement)
 SELECT device_id, ts, prev_ts, %(settlement)s FROM pg_temp.reward_green_pairs
