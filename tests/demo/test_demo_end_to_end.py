@@ -23,7 +23,7 @@ import pytest
 from circulo.demo.stack import read_state
 from circulo.localstack.procs import port_open
 
-SMALL_DAY = ["--hours", "2", "--meters", "4", "--bins", "3", "--repairs", "1", "--members", "4"]
+SMALL_DAY = ["--hours", "2", "--meters", "4", "--bins", "3", "--repairs", "1", "--members", "12"]
 # The demo plays yesterday, so the faults drawn differ from day to day; at 15x a two-hour
 # day of 8 devices drew no outage on 2026-11-23. At 40x every kind the test asserts on
 # comes up several times on any day (offline: ~6 expected, P(none) ~ 0.3 %).
@@ -72,9 +72,11 @@ def check_outcomes(summary: dict[str, Any], sim: dict[str, Any], conn: psycopg.C
 
     What reaches the ingest: the publishes the broker acknowledged (refused ones, 0x87,
     never do), plus one Last Will per dropped connection, plus the QoS 1 copies a device
-    re-sends after a dropped connection, which can only be duplicates.
+    re-sends after a dropped connection, which can only be duplicates. After the day, the
+    post-vote bin publishes its deposit and collection (stored once each).
     """
     outcomes = summary["traffic"]["outcomes"]
+    post_vote = 2 if summary["vote"] and summary["vote"]["device_id"] else 0
     delivery, expected = sim["delivery"], sim["expected"]
     acked, refused, wills = delivery["acked"], delivery["refused"], delivery["reconnects"]
     assert refused == sim["faults"]["impersonate"] > 0
@@ -84,11 +86,11 @@ def check_outcomes(summary: dict[str, Any], sim: dict[str, Any], conn: psycopg.C
     quarantined = sum(expected["quarantined"].values())
     assert acked == expected["stored"] + expected["duplicate"] + quarantined + expected["status"]
     received = outcomes["stored"] + outcomes["duplicate"] + outcomes["quarantined"]
-    resent = received - (acked + wills)
+    resent = received - (acked + post_vote + wills)
     assert resent >= 0
     data_rows = sum(count(conn, f"SELECT count(*) FROM {t}") for t in DATA_TABLES if t != "device_status")
     status_rows = count(conn, "SELECT count(*) FROM device_status")
-    assert data_rows == expected["stored"]  # each data message stored exactly once
+    assert data_rows == expected["stored"] + post_vote  # each data message stored exactly once
     assert data_rows + status_rows == outcomes["stored"]
     assert status_rows <= expected["status"] + wills
     status_repeats = expected["status"] + wills - status_rows
@@ -144,6 +146,34 @@ def check_members(summary: dict[str, Any], config: Path) -> None:
     assert dividend["paid_micro"] == summary["treasury"]["grn_micro"] // 2
 
 
+def check_vote(summary: dict[str, Any], conn: psycopg.Connection) -> None:
+    """The members voted aluminium up; the post-vote collection minted at the adopted rate, naming it."""
+    vote = summary["vote"]
+    records = dict(conn.execute(
+        "SELECT reason, count(*) FROM ledger_entry WHERE kind = 'record' AND reason LIKE 'governance.%%' "
+        "OR reason = 'member.key' GROUP BY reason"
+    ).fetchall())  # fmt: skip
+    members = len(summary["members"])
+    assert records == {"governance.secretary": 1, "member.key": members, "governance.enabled": 1,
+                       "governance.proposal": 1, "governance.ballot": vote["ballots"] + vote["superseded"],
+                       "governance.tally": 1}  # fmt: skip
+    assert (vote["yes"], vote["no"], vote["abstain"], vote["adopted"]) == (8, 2, 1, True)
+    rows = conn.execute(
+        "SELECT account, amount_micro, policy, adopted_by FROM ledger_entry "
+        "WHERE settlement_id LIKE %s AND kind = 'mint'",
+        (f"deposit:{vote['device_id']}:%",),
+    ).fetchall()
+    assert rows == [(m["account"], m["amount_micro"], m["policy"], m["adopted_by"]) for m in vote["after"]]
+    assert [r[1:] for r in rows] == [(1500 * 30 * 1000, "rewards-v1-alu30", "alu-30")]
+    # and the day's deposits, collected before the vote, stayed at the old rate
+    old = conn.execute(
+        "SELECT DISTINCT policy, adopted_by FROM ledger_entry WHERE reason = 'recycle.deposit' "
+        "AND settlement_id NOT LIKE %s",
+        (f"deposit:{vote['device_id']}:%",),
+    ).fetchall()
+    assert old in ([], [("rewards-v1", None)])
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_demo_runs_a_short_day_and_its_summary_matches_the_database(
@@ -174,13 +204,14 @@ def test_the_demo_runs_a_short_day_and_its_summary_matches_the_database(
     with psycopg.connect(tomllib.loads(config.read_text(encoding="utf-8"))["database_url"]) as conn:
         check_outcomes(summary, sim, conn)
         check_rewards(summary, conn)
+        check_vote(summary, conn)
     check_members(summary, config)
     verify = circulo("ledger", "verify", config=config, timeout=120)
     assert verify.returncode == 0 and "ledger OK" in verify.stdout, explain(verify)
 
     report = (state_dir / "report.html").read_text(encoding="utf-8")
     assert report.count('<img alt="') == 6 and report.count('src="data:image/svg+xml;base64,') == 6
-    for text in ("Members", "Checks", "verify OK"):
+    for text in ("Members", "Checks", "verify OK", "The co-op voted", "adopted by alu-30"):
         assert text in report
     assert "export CIRCULO_CONFIG=" in done.stdout and "demo --down" in done.stdout
 

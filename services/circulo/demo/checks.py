@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from circulo.demo.summary import Check, CountLine, Dividend, Energy, LedgerState, MemberLine, Traffic
+from circulo.demo.summary import Check, CountLine, Dividend, Energy, LedgerState, MemberLine, Traffic, Vote
 from circulo.demo.text import micro_units
 
 
@@ -84,3 +84,21 @@ def dividend_check(dividend: Dividend | None, members: Sequence[MemberLine], tre
         f"{dividend.members_paid} members received {micro_units(received)} GRN"
     )
     return Check("the dividend moves exactly what the treasury pays", ok, detail)
+
+
+def vote_check(vote: Vote | None) -> Check:
+    """The vote was adopted and the next collection minted at the adopted rate, naming the proposal."""
+    name = "the next settlement follows the policy the members adopted"
+    if vote is None:
+        return Check(name, True, "no vote was held")
+    minted = sum(m.amount_micro for m in vote.after)
+    named = all(m.adopted_by == vote.proposal_id for m in vote.after)
+    ok = vote.adopted and bool(vote.after) and minted == vote.expected_micro and named
+    detail = (
+        f"{vote.proposal_id}: yes {vote.yes}, no {vote.no}, abstain {vote.abstain} of {vote.voters} "
+        f"({'adopted' if vote.adopted else 'not adopted'}); {vote.deposit_g / 1000:g} kg of {vote.material} "
+        f"× {vote.new_rate} RCY/kg = {micro_units(vote.expected_micro)} RCY expected, "
+        f"{micro_units(minted)} RCY minted with adopted_by "
+        f"{', '.join(sorted({str(m.adopted_by) for m in vote.after})) or '-'}"
+    )
+    return Check(name, ok, detail)

@@ -20,6 +20,7 @@ from circulo.demo.checks import (
     outcome_check,
     quarantine_check,
     stored_rows_check,
+    vote_check,
 )
 from circulo.demo.options import DemoOptions, DemoWindow
 from circulo.demo.simulator import SimTotals
@@ -36,6 +37,7 @@ from circulo.demo.summary import (
     MaterialLine,
     RepairLine,
     Traffic,
+    Vote,
     account_line,
     member_lines,
     treasury_account,
@@ -56,6 +58,7 @@ class RunFacts:
     ledger_check: LedgerCheck
     grn_per_kwh: Decimal
     dividend: Dividend | None = None
+    vote: Vote | None = None
 
 
 def read_summary(database_url: str, facts: RunFacts) -> DemoSummary:
@@ -69,9 +72,10 @@ def read_summary(database_url: str, facts: RunFacts) -> DemoSummary:
         quarantine_check(summary.traffic, summary.quarantine),
         green_check(summary.energy, ledger_grn),
         dividend_check(facts.dividend, summary.members, summary.treasury),
+        vote_check(facts.vote),
         ledger_check(summary.ledger),
     )
-    return replace(summary, checks=checks, dividend=facts.dividend)
+    return replace(summary, checks=checks, dividend=facts.dividend, vote=facts.vote)
 
 
 def _read(conn: psycopg.Connection, facts: RunFacts) -> DemoSummary:

@@ -250,6 +250,37 @@ def _members_table(summary: DemoSummary) -> str:
     return _table(columns, rows) + note
 
 
+def _vote_section(summary: DemoSummary) -> str:
+    """The co-op's vote and the settlement after it."""
+    v = summary.vote
+    if v is None:
+        return ""
+    verdict = f"adopted, in force from {v.effective_from}" if v.adopted else "not adopted"
+    ballots = (
+        f"{v.ballots} of {v.voters} members; {v.by_secretary} recorded at the assembly, "
+        f"{v.superseded} superseded by the member's own signed ballot"
+    )
+    rows = [
+        (
+            "proposal",
+            f"{v.proposal_id} ({v.proposal[:16]}…): {v.material} {v.old_rate} → {v.new_rate} RCY/kg",
+        ),
+        ("ballots", ballots),
+        ("yes / no / abstain", f"{v.yes} / {v.no} / {v.abstain}"),
+        ("result", verdict),
+    ]
+    for m in v.after:
+        minted = f"{micro_units(m.amount_micro)} RCY for {v.deposit_g / 1000:g} kg from {v.device_id}"
+        rows.append(
+            (f"after the vote: {m.account}", f"{minted}; policy {m.policy}, adopted by {m.adopted_by}")
+        )
+    note = (
+        "<p>Every key, ballot and the tally are ledger records: <code>circulo ledger verify</code> "
+        "re-counts the vote and checks each mint names the policy the members adopted.</p>"
+    )
+    return f"<h2>The co-op voted</h2>{_table(('', ''), rows)}{note}"
+
+
 def _checks_list(summary: DemoSummary) -> str:
     items = "".join(
         f'<li class="{"ok" if c.ok else "fail"}">{"✔" if c.ok else "✘"} {html.escape(c.name)}: '
@@ -299,6 +330,7 @@ def render_report(summary: DemoSummary, chart_svgs: Sequence[tuple[str, str]]) -
         f"<h1>{html.escape(title)}</h1><p>Simulated {html.escape(window)} by <code>circulo demo</code>.</p>"
         f'{_facts(summary)}<h2>Charts</h2><div class="grid">{figures}</div>'
         f"<h2>Members</h2>{_members_table(summary)}"
+        f"{_vote_section(summary)}"
         f"<h2>Excluded from rewards</h2>{flags}"
         f"<h2>Checks</h2>{_checks_list(summary)}</body></html>\n"
     )

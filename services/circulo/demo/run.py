@@ -9,8 +9,11 @@ Steps, each printed as it starts:
    the live progress view, until the simulator is done and the ingest has settled every
    message it was sent;
 4. settlement: the rewards daemon stops and ``circulo rewards run --once --drain`` settles
-   every hour; the ingest stops (its final counts);
-5. the summary: rollups refreshed, dashboards checked, ``circulo ledger verify``, the
+   every hour (the ingest keeps running);
+5. a dividend from the treasury, then the co-op's vote (:mod:`circulo.demo.vote`) and a bin
+   reporting a deposit under the adopted policy; the ingest stops (its final counts) and a
+   second drain settles that collection;
+6. the summary: rollups refreshed, dashboards checked, ``circulo ledger verify``, the
    summary (text and JSON) and the HTML report.
 
 Ctrl-C (or SIGTERM) at any point stops the children and, unless ``--keep``, the stack.
@@ -24,19 +27,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from circulo.dashboards import build as dashboards_build
 from circulo.dashboards.rollups import refresh_rollups
-from circulo.demo import queries, simulator
+from circulo.demo import queries, simulator, vote
 from circulo.demo.collect import RunFacts, read_summary
 from circulo.demo.config import INGEST_WORKER_ID, ConfigValues, write_config
 from circulo.demo.fleet import survey_devices
 from circulo.demo.live import fetch_metrics, healthy, outcome_counts, stopped_outcomes
-from circulo.demo.options import DemoOptions, DemoWindow, demo_window
+from circulo.demo.options import DemoOptions, DemoWindow, demo_window, member_accounts
 from circulo.demo.paths import DemoPaths, exclusive, write_private
 from circulo.demo.processes import Daemon, DemoStepFailed, circulo_argv, run_circulo
 from circulo.demo.progress import ProgressView
@@ -49,10 +52,11 @@ from circulo.demo.provision import (
 from circulo.demo.report import charts, render_report
 from circulo.demo.secrets import ADMIN, SERVICE_ACCOUNTS, DemoSecrets, load_or_create
 from circulo.demo.stack import DemoStack, fresh_database, start_stack, stop_stack
-from circulo.demo.summary import DemoSummary, Dividend, LedgerCheck, summary_json, treasury_account
+from circulo.demo.summary import DemoSummary, Dividend, LedgerCheck, Vote, summary_json, treasury_account
 from circulo.demo.text import micro_units
 from circulo.demo.watch import Watch, WatchSources
 from circulo.errors import VerificationFailed
+from circulo.ledger.settings import KEY_FILE_NAME
 from circulo.localstack.mosquitto import deploy_dir
 from circulo.localstack.procs import free_port, wait_until
 from circulo.rewards.policy import load_policy
@@ -63,6 +67,7 @@ DRAIN_TIMEOUT_S = 90.0
 STALL_S = 90.0  # the simulator sent nothing and its clock stood still this long: it is stuck
 FLEET_REPORTS_S = 60.0  # every meter's first reading is stored within this (or the engine starts anyway)
 SHUTDOWN_TIMEOUT_S = 15.0
+POST_VOTE_EVENTS = 2  # the post-vote bin's deposit and collection
 
 
 @dataclass
@@ -126,9 +131,14 @@ def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         try:
             start_local_stack(run)
             provision(run)
-            outcomes, sim_totals = run_day(run)
+            sim_totals = run_day(run)
             dividend = pay_dividend(run)
-            return summarise(run, outcomes, sim_totals, dividend)
+            outcome = run_vote(run)
+            outcomes = stop_ingest(run)
+            if outcome is not None and outcome.device_id:
+                outcome = settle_after_vote(run, outcome)
+                sim_totals = with_post_vote_events(sim_totals)
+            return summarise(run, outcomes, sim_totals, dividend, outcome)
         finally:
             shut_down(run)
 
@@ -238,8 +248,8 @@ def ingest_ready(run: DemoRun, daemon: Daemon) -> Callable[[], bool]:
     return ready
 
 
-def run_day(run: DemoRun) -> tuple[dict[str, int], simulator.SimTotals]:
-    """Daemons and simulator until every message sent has an outcome; then settle and stop."""
+def run_day(run: DemoRun) -> simulator.SimTotals:
+    """Daemons and simulator until every message sent has an outcome; then settle (the ingest runs on)."""
     window = run.window
     speed = window.speed(run.options.day_minutes)
     pace = "as fast as it goes" if speed is None else f"at {speed:,.0f}x"
@@ -261,7 +271,8 @@ def run_day(run: DemoRun) -> tuple[dict[str, int], simulator.SimTotals]:
     settled = watch.settled(totals.reached_ingest)
     watch.until(settled, daemons=(ingest, rewards), timeout=DRAIN_TIMEOUT_S, timeout_error=short)
     watch.finish()
-    return settle(run), totals
+    settle(run)
+    return totals
 
 
 def start_rewards_when_fleet_reports(run: DemoRun, watch: Watch, ingest: Daemon, sim: Daemon) -> Daemon:
@@ -277,21 +288,32 @@ def start_rewards_when_fleet_reports(run: DemoRun, watch: Watch, ingest: Daemon,
     return start_daemon(run, "rewards", "rewards", "run")
 
 
-def settle(run: DemoRun) -> dict[str, int]:
-    """Stop the rewards daemon and the ingest (its final counts), then settle every hour."""
+def settle(run: DemoRun) -> None:
+    """Stop the rewards daemon, then settle every hour (the ingest, idle now, keeps running)."""
     run.console.step("Settling every hour: circulo rewards run --once --drain")
-    last = outcome_counts(fetch_metrics(run.metrics_port) or "")
     run.daemons["rewards"].stop()
+    drain(run)
+
+
+def drain(run: DemoRun) -> Mapping[str, Any]:
+    """``circulo rewards run --once --drain``: settle everything received; its report."""
+    report: Mapping[str, Any] = json.loads(
+        run_circulo(
+            run.config_file,
+            ["rewards", "run", "--once", "--drain", "--json"],
+            what="circulo rewards run --once --drain",
+        )
+    )
+    run.console.line(f"    {drain_line(report)}")
+    return report
+
+
+def stop_ingest(run: DemoRun) -> dict[str, int]:
+    """Stop the ingest daemon; its final outcome counts (from its last metrics if it logged none)."""
+    last = outcome_counts(fetch_metrics(run.metrics_port) or "")
     ingest = run.daemons["ingest"]
     ingest.stop()
-    outcomes = stopped_outcomes(ingest.log_path) or last
-    report = run_circulo(
-        run.config_file,
-        ["rewards", "run", "--once", "--drain", "--json"],
-        what="circulo rewards run --once --drain",
-    )
-    run.console.line(f"    {drain_line(json.loads(report))}")
-    return outcomes
+    return stopped_outcomes(ingest.log_path) or last
 
 
 def drain_line(report: Mapping[str, Any]) -> str:
@@ -327,9 +349,68 @@ def pay_dividend(run: DemoRun) -> Dividend | None:
     return dividend
 
 
-# --- 5. summary ---------------------------------------------------------------------------------
+# --- 5. the co-op votes -------------------------------------------------------------------------
+def with_post_vote_events(totals: simulator.SimTotals) -> simulator.SimTotals:
+    """The day's totals plus the post-vote bin's events (acknowledged, to be stored once)."""
+    n = POST_VOTE_EVENTS
+    return replace(totals, acked=totals.acked + n, expected_stored=totals.expected_stored + n)
+
+
+def run_vote(run: DemoRun) -> Vote | None:
+    """The members vote to raise aluminium's rate; adopted, a new bin reports a deposit under it."""
+    accounts = tuple(a for a, _ in member_accounts(run.options.coop_id, run.options.fleet.members))
+    run.console.step(f"The co-op votes: raise {vote.MATERIAL} to {vote.NEW_RATE} RCY/kg (circulo governance)")
+    setup = vote.VoteSetup(run.config_file, run.database_url, run.paths.ledger_dir / KEY_FILE_NAME,
+                           run.paths.root / "members", run.options.coop_id, accounts)  # fmt: skip
+    outcome = vote.hold_vote(setup, run.console.line)
+    verdict = f"adopted, in force from {outcome.effective_from}" if outcome.adopted else "not adopted"
+    run.console.line(
+        f"    tally: yes {outcome.yes}, no {outcome.no}, abstain {outcome.abstain} of {outcome.voters} "
+        f"({outcome.by_secretary} recorded at the assembly, {outcome.superseded} superseded by the "
+        f"member's own ballot): {verdict}"
+    )
+    if not outcome.adopted:
+        return outcome
+    return report_post_vote_deposit(run, outcome, accounts[min(1, len(accounts) - 1)])
+
+
+def report_post_vote_deposit(run: DemoRun, outcome: Vote, depositor: str) -> Vote:
+    """Commission a bin and have it report one deposit and its collection after the adoption."""
+    device_id = f"{run.options.coop_id}-bin-vote"
+    args = ["device", "add", "bin", device_id, "--coop", run.options.coop_id, "--location", "community hall",
+            "--bundle-dir", str(run.paths.bundle_dir), "--json"]  # fmt: skip
+    run_circulo(run.config_file, args, what="circulo device add")
+    bundle = json.loads((run.paths.bundle_dir / f"{device_id}.json").read_text(encoding="utf-8"))
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    vote.publish_events(bundle, vote.deposit_messages(depositor, at, vote.DEPOSIT_G))
+    vote.wait_for_events(run.database_url, device_id, POST_VOTE_EVENTS)
+    run.console.line(
+        f"    {device_id} commissioned; {depositor} deposits {vote.DEPOSIT_G / 1000:g} kg of "
+        f"{vote.MATERIAL}, collected: stored by the ingest"
+    )
+    return replace(outcome, device_id=device_id, deposit_g=vote.DEPOSIT_G)
+
+
+def settle_after_vote(run: DemoRun, outcome: Vote) -> Vote:
+    """The next settlement: the post-vote collection at the adopted rate."""
+    run.console.step("Settling after the vote: circulo rewards run --once --drain")
+    drain(run)
+    after = vote.post_vote_mints(run.database_url, outcome.device_id)
+    for mint in after:
+        run.console.line(
+            f"    {mint.account}: {micro_units(mint.amount_micro)} RCY under {mint.policy} "
+            f"(adopted by {mint.adopted_by})"
+        )
+    return replace(outcome, after=after)
+
+
+# --- 6. summary ---------------------------------------------------------------------------------
 def summarise(
-    run: DemoRun, outcomes: dict[str, int], totals: simulator.SimTotals, dividend: Dividend | None = None
+    run: DemoRun,
+    outcomes: dict[str, int],
+    totals: simulator.SimTotals,
+    dividend: Dividend | None = None,
+    outcome: Vote | None = None,
 ) -> DemoSummary:
     run.console.step("Summary")
     with connect(run.database_url, application_name="circulo-demo") as conn:
@@ -337,7 +418,9 @@ def summarise(
         conn.commit()
     dashboards, dashboards_note = dashboards_state()
     grn_per_kwh = load_policy(None).green.grn_per_kwh
-    facts = RunFacts(run.options, run.window, totals, outcomes, verify_ledger(run), grn_per_kwh, dividend)
+    facts = RunFacts(
+        run.options, run.window, totals, outcomes, verify_ledger(run), grn_per_kwh, dividend, outcome
+    )
     summary = read_summary(run.database_url, facts)
     files = {
         "report": str(run.paths.report_file),

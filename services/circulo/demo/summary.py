@@ -191,6 +191,44 @@ class Dividend:
 
 
 @dataclass(frozen=True)
+class VoteMint:
+    """A mint of the settlement after the vote."""
+
+    account: str
+    amount_micro: int
+    policy: str
+    adopted_by: str | None
+
+
+@dataclass(frozen=True)
+class Vote:
+    """The demo's vote and the settlement after it."""
+
+    proposal_id: str
+    proposal: str
+    material: str
+    old_rate: int
+    new_rate: int
+    voters: int
+    yes: int
+    no: int
+    abstain: int
+    ballots: int
+    by_secretary: int
+    superseded: int
+    adopted: bool
+    effective_from: str | None
+    device_id: str = ""
+    deposit_g: int = 0
+    after: tuple[VoteMint, ...] = ()
+
+    @property
+    def expected_micro(self) -> int:
+        """What the post-vote deposit should mint at the adopted rate (µRCY)."""
+        return self.deposit_g * self.new_rate * 1000
+
+
+@dataclass(frozen=True)
 class LedgerState:
     entries: int
     head_hash: str
@@ -234,6 +272,7 @@ class DemoSummary:
     grn_per_hour: tuple[HourSplit, ...]
     checks: tuple[Check, ...] = ()
     dividend: Dividend | None = None
+    vote: Vote | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
 

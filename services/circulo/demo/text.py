@@ -48,6 +48,7 @@ def render_summary(summary: DemoSummary) -> list[str]:
         *_member_lines(summary),
         *_recycling_lines(summary),
         *_repair_lines(summary),
+        *_vote_lines(summary),
         *_count_lines("Quarantined (kept with raw bytes; `circulo quarantine list`)", summary.quarantine),
         *_flag_lines(summary.flags),
         *_ledger_lines(summary),
@@ -87,6 +88,27 @@ def _energy_lines(s: DemoSummary) -> list[str]:
         *_dividend_lines(s),
         "",
     ]
+
+
+def _vote_lines(s: DemoSummary) -> list[str]:
+    """The co-op's vote and what the next settlement minted under it."""
+    v = s.vote
+    if v is None:
+        return []
+    verdict = f"adopted, in force from {v.effective_from}" if v.adopted else "not adopted"
+    lines = [
+        "Vote",
+        f"  {v.proposal_id}: raise {v.material} from {v.old_rate} to {v.new_rate} RCY/kg; "
+        f"yes {v.yes}, no {v.no}, abstain {v.abstain} of {v.voters} members ({v.ballots} ballots, "
+        f"{v.by_secretary} recorded at the assembly, {v.superseded} superseded by the member's own): "
+        f"{verdict}",
+    ]
+    lines += [
+        f"  after the vote: {m.account} {micro_units(m.amount_micro)} RCY for {v.deposit_g / 1000:g} kg of "
+        f"{v.material} from {v.device_id}, policy {m.policy} (adopted by {m.adopted_by})"
+        for m in v.after
+    ]
+    return [*lines, ""]
 
 
 def _dividend_lines(s: DemoSummary) -> list[str]:
