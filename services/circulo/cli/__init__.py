@@ -24,6 +24,7 @@ COMMAND_MODULES = {
     "member": "circulo.cli.registry",
     "device": "circulo.cli.registry",
     "service-account": "circulo.cli.registry",
+    "pki": "circulo.cli.pki",
     "rewards": "circulo.cli.rewards",
     "repairs": "circulo.cli.repairs",
     "statements": "circulo.cli.statements",
