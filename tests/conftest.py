@@ -1,8 +1,10 @@
 """Fixtures: a throwaway TimescaleDB cluster and Mosquitto broker per test session.
 
-Both run the project's own configuration on free ports and can be killed and restarted
-from a test. Each test gets a fresh database cloned from a migrated template. A test that
-cannot get a service fails; nothing here skips.
+Both run the project's own configuration on free ports, over TLS with the session's own
+throwaway CA (SPEC §9: PostgreSQL with ``sslmode=verify-full``, the broker's device and
+service listeners with ``mqtts://``), and can be killed and restarted from a test. Each
+test gets a fresh database cloned from a migrated template. A test that cannot get a
+service fails; nothing here skips.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from circulo.localstack.mosquitto import MosquittoBroker
+from circulo.localstack.pki import broker_tls, local_pki, postgres_tls
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port
+from circulo.pki.settings import PkiSettings
 from circulo.registry.dynsec import Acl, DynsecAdmin, ensure_service_account
+from circulo.registry.settings import RegistrySettings
 from circulo.settings import MqttEndpoint
 from tests.support import IngestProcess
 
@@ -78,9 +84,19 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
-    """The session's PostgreSQL + TimescaleDB cluster, with a migrated template database."""
-    cluster = PostgresCluster(tmp_path_factory.mktemp("pg"), free_port())
+def local_pki_settings(tmp_path_factory: pytest.TempPathFactory) -> PkiSettings:
+    """The session's throwaway PKI: the CA of every broker and of the database (server TLS only)."""
+    return local_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def pg(
+    tmp_path_factory: pytest.TempPathFactory, local_pki_settings: PkiSettings
+) -> Iterator[PostgresCluster]:
+    """The session's PostgreSQL + TimescaleDB cluster over TLS, with a migrated template database."""
+    cluster = PostgresCluster(
+        tmp_path_factory.mktemp("pg"), free_port(), tls=postgres_tls(local_pki_settings)
+    )
     cluster.start()
     cluster.fresh_database(TEMPLATE_DB, migrated=True)
     yield cluster
@@ -99,9 +115,18 @@ def service_passwords() -> dict[str, str]:
     return {name: secrets.token_urlsafe(12) for name in SERVICE_ACCOUNTS}
 
 
-def start_broker(state_dir: Path, passwords: dict[str, str]) -> MosquittoBroker:
-    """A broker from deploy/mosquitto/mosquitto.conf with the service accounts created."""
-    broker = MosquittoBroker(state_dir, free_port(), admin_password=secrets.token_urlsafe(12))
+def start_broker(
+    state_dir: Path, passwords: dict[str, str], pki: PkiSettings, *, plain: bool = False
+) -> MosquittoBroker:
+    """A broker from deploy/mosquitto/mosquitto.conf with the service accounts created
+    (``plain``: with the migration window's plaintext listener open too)."""
+    broker = MosquittoBroker(
+        state_dir,
+        free_port(),
+        broker_tls(pki),
+        admin_password=secrets.token_urlsafe(12),
+        plain_port=free_port() if plain else None,
+    )
     broker.start()
     with DynsecAdmin(
         MqttEndpoint.from_url(broker.url(broker.admin_username, broker.admin_password))
@@ -116,11 +141,12 @@ def start_broker(state_dir: Path, passwords: dict[str, str]) -> MosquittoBroker:
 
 
 class BrokerAccounts:
-    """A broker plus the URLs of its service accounts."""
+    """A broker plus the URLs of its service accounts, and the PKI its certificates come from."""
 
-    def __init__(self, broker: MosquittoBroker, passwords: dict[str, str]) -> None:
+    def __init__(self, broker: MosquittoBroker, passwords: dict[str, str], pki: PkiSettings) -> None:
         self.broker = broker
         self.passwords = passwords
+        self.pki = pki
 
     def url(self, account: str) -> str:
         username, _ = SERVICE_ACCOUNTS[account]
@@ -130,12 +156,38 @@ class BrokerAccounts:
     def admin_url(self) -> str:
         return self.broker.url(self.broker.admin_username, self.broker.admin_password)
 
+    def registry_settings(self, db_url: str, **extra: Any) -> RegistrySettings:
+        """The registry on ``db_url`` and this broker, as production configures it: devices get the
+        TLS device listener, the PKI revokes and the broker reloads (SIGHUP, then its log line)."""
+        broker = self.broker
+        values: dict[str, Any] = {
+            "database_url": db_url,
+            "mqtt_url": broker.url(),
+            "broker_admin_url": self.admin_url,
+            "device_broker_url": broker.url(listener="devices").split("?", 1)[0],
+            "pki_dir": self.pki.pki_dir,
+            "broker_pid_file": str(broker.pid_file),
+            "broker_log_file": str(broker.log_file),
+            "broker_config_file": str(broker.conf_file),
+        }
+        return RegistrySettings(**(values | extra))
+
+    def registry_env(self, db_url: str, **extra: str) -> dict[str, str]:
+        """The same settings as CIRCULO_* environment variables (for the command line)."""
+        settings = self.registry_settings(db_url).model_dump(exclude_none=True)
+        keys = ("database_url", "mqtt_url", "broker_admin_url", "device_broker_url", "pki_dir",
+                "broker_pid_file", "broker_log_file", "broker_config_file")  # fmt: skip
+        env = {f"CIRCULO_{key.upper()}": str(settings[key]) for key in keys}
+        return env | {f"CIRCULO_{key.upper()}": value for key, value in extra.items()}
+
 
 @pytest.fixture(scope="session")
-def broker_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerAccounts]:
+def broker_accounts(
+    tmp_path_factory: pytest.TempPathFactory, local_pki_settings: PkiSettings
+) -> Iterator[BrokerAccounts]:
     passwords = service_passwords()
-    broker = start_broker(tmp_path_factory.mktemp("mosquitto"), passwords)
-    yield BrokerAccounts(broker, passwords)
+    broker = start_broker(tmp_path_factory.mktemp("mosquitto"), passwords, local_pki_settings)
+    yield BrokerAccounts(broker, passwords, local_pki_settings)
     broker.stop()
 
 
@@ -148,11 +200,22 @@ def broker(broker_accounts: BrokerAccounts) -> MosquittoBroker:
 
 
 @pytest.fixture
-def fresh_broker_accounts(tmp_path: Path) -> Iterator[BrokerAccounts]:
+def fresh_broker_accounts(tmp_path: Path, local_pki_settings: PkiSettings) -> Iterator[BrokerAccounts]:
     """A broker of the test's own, to stop, kill and restart."""
     passwords = service_passwords()
-    broker = start_broker(tmp_path / "mosquitto", passwords)
-    yield BrokerAccounts(broker, passwords)
+    broker = start_broker(tmp_path / "mosquitto", passwords, local_pki_settings)
+    yield BrokerAccounts(broker, passwords, local_pki_settings)
+    broker.kill()
+
+
+@pytest.fixture
+def mtls_broker_accounts(tmp_path: Path) -> Iterator[BrokerAccounts]:
+    """A broker of the test's own with mutual TLS on, and its own PKI (mutual TLS is per broker):
+    the device listener requires a client certificate of that PKI, not revoked."""
+    pki = local_pki(tmp_path / "pki", mutual_tls=True)
+    passwords = service_passwords()
+    broker = start_broker(tmp_path / "mosquitto", passwords, pki)
+    yield BrokerAccounts(broker, passwords, pki)
     broker.kill()
 
 

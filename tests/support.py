@@ -19,10 +19,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from circulo.mqttclient import new_client
 from circulo.settings import MqttEndpoint
 from tests.factories import add_device
 
@@ -72,11 +72,9 @@ def register(
 
 
 def v5_client(url: str, client_id: str = "") -> tuple[mqtt.Client, MqttEndpoint]:
-    """A paho MQTT v5 client with the URL's credentials (not connected), and the endpoint."""
+    """A paho MQTT v5 client with the URL's credentials and TLS (not connected), and the endpoint."""
     endpoint = MqttEndpoint.from_url(url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.username_pw_set(endpoint.username, endpoint.password)
-    return client, endpoint
+    return new_client(endpoint, client_id), endpoint
 
 
 class Subscriber:

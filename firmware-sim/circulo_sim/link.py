@@ -19,6 +19,7 @@ here calls into paho while holding ``_acks``.
 from __future__ import annotations
 
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from circulo_schemas.broker import tls_context, tls_failure
 from circulo_sim.backoff import Backoff
 from circulo_sim.buffer import StoreAndForward
 from circulo_sim.logs import get_logger
@@ -44,7 +46,8 @@ LOOP_TIMEOUT_S = 0.05
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where and as whom to connect."""
+    """Where and as whom to connect; ``tls_context`` verifies the broker (and, with mutual TLS,
+    holds the device's certificate), built once from the bundle or the URL's ``cafile``."""
 
     host: str
     port: int
@@ -52,6 +55,7 @@ class Endpoint:
     username: str | None
     password: str | None = field(repr=False)
     client_id: str
+    tls_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,8 @@ class MqttLink:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=e.client_id, protocol=mqtt.MQTTv5)
         client.username_pw_set(e.username, e.password)
         if e.tls:
-            client.tls_set()
+            # never a default (unverified) context: a TLS endpoint is built with its CA
+            client.tls_set_context(e.tls_context or tls_context())
         if will is not None:
             client.will_set(will[0], will[1], qos=1, retain=True)
         client.max_inflight_messages_set(self.options.inflight)
@@ -285,7 +290,11 @@ class MqttLink:
             self._client.connect(e.host, e.port, keepalive=self.options.keepalive_s)
             self._socket_open = True
         except (OSError, ValueError) as error:
-            self._schedule_retry(str(error))
+            why = tls_failure(error, e.host, None)
+            if why is not None and not self._refusal_logged:
+                log.warning("tls_refused", client_id=e.client_id, reason=why)
+                self._refusal_logged = True
+            self._schedule_retry(why or str(error))
 
     def _schedule_retry(self, reason: str) -> None:
         self._attempt += 1

@@ -102,7 +102,8 @@ def transport_factory(
             fleet.devices, endpoint, options, stats, connections=settings.connections, clock_now=now,
             seed=request.seed, backfill=backfill,
         )  # fmt: skip
-    endpoints = load_bundle_endpoints(check_mode(request, settings) or Path(), fleet.devices)
+    passphrases = Path(settings.passphrases_dir) if settings.passphrases_dir else None
+    endpoints = load_bundle_endpoints(check_mode(request, settings) or Path(), fleet.devices, passphrases)
     return lambda now: DeviceTransport(
         fleet.devices, endpoints, options, stats, clock_now=now, seed=request.seed, backfill=backfill
     )

@@ -11,9 +11,11 @@ class SimSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     database_url: str = "postgresql://localhost:5432/circulo"
-    mqtt_url: str = "mqtt://localhost:1883"
+    mqtt_url: str = "mqtts://localhost:8884"
     log_level: str = "INFO"
     bundles_dir: str | None = None
+    # mutual TLS: {dir}/{device_id}.passphrase decrypts each bundle's key (delivered apart from it)
+    passphrases_dir: str | None = None
     # per connection: PUBACKs outstanding at most, and the store-and-forward bound
     inflight: int = Field(default=100, ge=1, le=65535)
     buffer_max: int = Field(default=10_000, ge=1)

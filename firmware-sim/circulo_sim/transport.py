@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -151,14 +152,7 @@ class BulkTransport:
         base = f"{endpoint.client_id}-{os.getpid()}"
         self._links = [
             MqttLink(
-                Endpoint(
-                    endpoint.host,
-                    endpoint.port,
-                    endpoint.tls,
-                    endpoint.username,
-                    endpoint.password,
-                    f"{base}-{n}",
-                ),
+                dataclasses.replace(endpoint, client_id=f"{base}-{n}"),
                 options,
                 stats,
                 seed=seed,

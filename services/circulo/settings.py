@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from circulo.errors import ConfigError
-from circulo_schemas.broker import BrokerUrlError, parse_broker_url
+from circulo_schemas.broker import BrokerUrl, BrokerUrlError, parse_broker_url
 
 ENV_PREFIX = "CIRCULO_"
 DEFAULT_CONFIG_PATHS = (Path("circulo.toml"), Path.home() / ".config" / "circulo" / "config.toml")
@@ -36,19 +36,20 @@ class CommonSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     database_url: str = "postgresql://localhost:5432/circulo"
-    mqtt_url: str = "mqtt://localhost:1883"
+    mqtt_url: str = "mqtts://localhost:8884"
     log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
 class MqttEndpoint:
-    """A broker address parsed from ``mqtt://user:password@host:port`` (``mqtts://`` for TLS)."""
+    """A broker address parsed from ``mqtts://user:password@host:port?cafile=PATH`` (SPEC §9)."""
 
     host: str
     port: int
     tls: bool
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
+    cafile: str | None = None
 
     @classmethod
     def from_url(cls, url: str) -> MqttEndpoint:
@@ -57,7 +58,15 @@ class MqttEndpoint:
             parsed = parse_broker_url(url)
         except BrokerUrlError as e:
             raise ConfigError(f"mqtt_url: {e}") from e
-        return cls(parsed.host, parsed.port, parsed.tls, parsed.username, parsed.password)
+        return cls(parsed.host, parsed.port, parsed.tls, parsed.username, parsed.password, parsed.cafile)
+
+    def broker_url(self) -> BrokerUrl:
+        """The endpoint as the contract's URL record."""
+        return BrokerUrl(self.host, self.port, self.tls, self.username, self.password, self.cafile)
+
+    def where(self) -> str:
+        """``broker host:port`` for messages."""
+        return f"broker {self.host}:{self.port}"
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:

@@ -7,12 +7,15 @@ import pytest
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.registry import members
 from circulo.registry.settings import RegistrySettings
+from tests.conftest import BrokerAccounts
 
 
 @pytest.fixture
-def registry_settings(db_url: str, broker: MosquittoBroker, admin_mqtt_url: str) -> RegistrySettings:
+def registry_settings(
+    db_url: str, broker: MosquittoBroker, broker_accounts: BrokerAccounts
+) -> RegistrySettings:
     """The registry on a fresh database and the session broker (device ids must be unique per test)."""
-    return RegistrySettings(database_url=db_url, mqtt_url=broker.url(), broker_admin_url=admin_mqtt_url)
+    return broker_accounts.registry_settings(db_url)
 
 
 @pytest.fixture
@@ -23,7 +26,6 @@ def coop_id(registry_settings: RegistrySettings) -> str:
 
 
 @pytest.fixture
-def own_broker_settings(db_url: str, fresh_broker: MosquittoBroker) -> RegistrySettings:
+def own_broker_settings(db_url: str, fresh_broker_accounts: BrokerAccounts) -> RegistrySettings:
     """The registry on a fresh database and a broker of the test's own (sync sees only its clients)."""
-    admin_url = fresh_broker.url(fresh_broker.admin_username, fresh_broker.admin_password)
-    return RegistrySettings(database_url=db_url, mqtt_url=fresh_broker.url(), broker_admin_url=admin_url)
+    return fresh_broker_accounts.registry_settings(db_url)

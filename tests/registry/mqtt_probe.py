@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import ssl
 import threading
 import uuid
 from typing import Any
@@ -11,6 +12,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from circulo.localstack.mosquitto import MosquittoBroker
+from circulo_schemas.broker import ClientCertificate, tls_context
+
 NOT_AUTHORIZED = 0x87
 TIMEOUT = 10.0
 
@@ -18,12 +22,22 @@ TIMEOUT = 10.0
 class Probe:
     """One MQTT v5 connection (use as a context manager after :meth:`connect`)."""
 
-    def __init__(self, host: str, port: int, username: str | None, password: str | None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        *,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:10]}", protocol=mqtt.MQTTv5
         )
         if username is not None:
             self.client.username_pw_set(username, password)
+        if context is not None:
+            self.client.tls_set_context(context)
         self.host, self.port = host, port
         self.connack: ReasonCode | None = None
         self.connected = threading.Event()
@@ -38,9 +52,28 @@ class Probe:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = lambda c, u, m: self.messages.put(m)
 
+    @classmethod
+    def at(
+        cls,
+        broker: MosquittoBroker,
+        username: str | None,
+        password: str | None,
+        *,
+        listener: str = "devices",
+        client: ClientCertificate | None = None,
+    ) -> Probe:
+        """A probe on one of the broker's TLS listeners, trusting its CA (and with a client certificate)."""
+        context = tls_context(cafile=str(broker.tls.cafile), client=client)
+        return cls("127.0.0.1", broker.ports[listener], username, password, context=context)
+
     def connect(self) -> ReasonCode | None:
-        """Connect and return the CONNACK reason code (None when the broker just closed the socket)."""
-        self.client.connect(self.host, self.port, keepalive=30)
+        """Connect and return the CONNACK reason code (None when the broker just closed the socket,
+        which a refused TLS handshake does too)."""
+        try:
+            self.client.connect(self.host, self.port, keepalive=30)
+        except (OSError, ValueError):  # the handshake failed (TLS 1.2) or the socket closed
+            self.answered.set()
+            return None
         self.client.loop_start()
         self.answered.wait(TIMEOUT)
         return self.connack

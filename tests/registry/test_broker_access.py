@@ -9,6 +9,7 @@ import pytest
 
 from circulo.errors import Conflict
 from circulo.localstack.mosquitto import MosquittoBroker
+from circulo.mqttclient import ssl_context
 from circulo.registry import devices, service_accounts
 from circulo.registry.bundle import IssuedCredentials
 from circulo.registry.model import DeviceSpec
@@ -27,12 +28,13 @@ def add_meter(settings: RegistrySettings, coop_id: str) -> IssuedCredentials:
 
 
 def as_device(broker: MosquittoBroker, credentials: IssuedCredentials) -> Probe:
-    return Probe("127.0.0.1", broker.port, credentials.device_id, credentials.password)
+    return Probe.at(broker, credentials.device_id, credentials.password)
 
 
 def as_url(url: str) -> Probe:
     endpoint = MqttEndpoint.from_url(url)
-    return Probe(endpoint.host, endpoint.port, endpoint.username, endpoint.password)
+    context = ssl_context(endpoint) if endpoint.tls else None
+    return Probe(endpoint.host, endpoint.port, endpoint.username, endpoint.password, context=context)
 
 
 def test_a_device_publishes_to_its_own_topics_and_a_subscriber_receives_them(
@@ -102,7 +104,7 @@ def test_a_wrong_password_and_an_anonymous_connection_are_refused(
         code = device.connect()
     assert code is None or code.is_failure
     assert not device.connected.is_set()
-    with Probe("127.0.0.1", broker.port, None, None) as anonymous:
+    with Probe.at(broker, None, None) as anonymous:
         code = anonymous.connect()
     assert code is None or code.is_failure
     assert not anonymous.connected.is_set()

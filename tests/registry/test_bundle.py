@@ -11,6 +11,7 @@ import pytest
 
 from circulo.registry.bundle import (
     IssuedCredentials,
+    TrustAnchor,
     build_bundle,
     compact_bundle,
     qr_payload,
@@ -21,6 +22,8 @@ from circulo_schemas.topics import KINDS, parse_topic
 from circulo_schemas.validate import parse_payload
 
 BROKER = MqttEndpoint("broker.example", 8883, True, None, None)
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n"
+TRUST = TrustAnchor(CA_PEM, "ab" * 32)
 ISSUED_AT = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -29,7 +32,7 @@ def credentials(kind: str = "meter", device_id: str = "m-1") -> IssuedCredential
 
 
 def test_a_bundle_has_the_spec_fields() -> None:
-    bundle = build_bundle(credentials(), BROKER)
+    bundle = build_bundle(credentials(), BROKER, TRUST)
     assert {k: bundle[k] for k in ("device_id", "kind", "username", "password", "host", "port", "tls")} == {
         "device_id": "m-1",
         "kind": "meter",
@@ -55,7 +58,7 @@ def test_a_bundle_has_the_spec_fields() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_example_payload_passes_the_contract(kind: str) -> None:
-    bundle = build_bundle(credentials(kind, f"{kind}-1"), BROKER)
+    bundle = build_bundle(credentials(kind, f"{kind}-1"), BROKER, TRUST)
     assert bundle["examples"], "each kind has examples"
     for channel, example in bundle["examples"].items():
         topic = parse_topic(bundle["topics"][channel])
@@ -63,16 +66,16 @@ def test_every_example_payload_passes_the_contract(kind: str) -> None:
 
 
 def test_the_qr_code_holds_the_compact_spec_form_only() -> None:
-    bundle = build_bundle(credentials(), BROKER)
+    bundle = build_bundle(credentials(), BROKER, TRUST)
     assert json.loads(qr_payload(bundle)) == compact_bundle(bundle)
     assert set(compact_bundle(bundle)) == {
-        "device_id", "kind", "username", "password", "host", "port", "tls", "topics",
+        "device_id", "kind", "username", "password", "host", "port", "tls", "topics", "ca_sha256",
     }  # fmt: skip
 
 
 def test_bundle_files_are_written_for_the_owner_only(tmp_path: Path) -> None:
     directory = tmp_path / "bundles"
-    files = write_bundle(build_bundle(credentials(), BROKER), directory)
+    files = write_bundle(build_bundle(credentials(), BROKER, TRUST), directory)
     assert files.json_path == directory / "m-1.json"
     assert files.png_path == directory / "m-1.png"
     for path in (files.json_path, files.png_path):
@@ -83,9 +86,9 @@ def test_bundle_files_are_written_for_the_owner_only(tmp_path: Path) -> None:
 
 
 def test_a_rotated_bundle_replaces_the_old_file_and_keeps_it_private(tmp_path: Path) -> None:
-    old = write_bundle(build_bundle(credentials(), BROKER), tmp_path)
+    old = write_bundle(build_bundle(credentials(), BROKER, TRUST), tmp_path)
     old.json_path.chmod(0o644)
     rotated = IssuedCredentials("m-1", "meter", "coop1", "new-pass", 3, ISSUED_AT)
-    write_bundle(build_bundle(rotated, BROKER), tmp_path)
+    write_bundle(build_bundle(rotated, BROKER, TRUST), tmp_path)
     assert json.loads(old.json_path.read_text())["password"] == "new-pass"
     assert stat.S_IMODE(old.json_path.stat().st_mode) == 0o600

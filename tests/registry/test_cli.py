@@ -13,18 +13,15 @@ from click.testing import CliRunner, Result
 
 from circulo.cli import cli
 from circulo.localstack.mosquitto import MosquittoBroker
+from tests.conftest import BrokerAccounts
 from tests.factories import unique_id
 
 
 @pytest.fixture
-def env(db_url: str, broker: MosquittoBroker, admin_mqtt_url: str) -> dict[str, str]:
-    return {
-        "CIRCULO_DATABASE_URL": db_url,
-        "CIRCULO_MQTT_URL": broker.url(),
-        "CIRCULO_BROKER_ADMIN_URL": admin_mqtt_url,
-        "CIRCULO_DEVICE_BROKER_URL": "mqtts://broker.example.org:8883",
-        "CIRCULO_LOG_LEVEL": "INFO",
-    }
+def env(db_url: str, broker: MosquittoBroker, broker_accounts: BrokerAccounts) -> dict[str, str]:
+    return broker_accounts.registry_env(
+        db_url, device_broker_url="mqtts://broker.example.org:8883", log_level="INFO"
+    )
 
 
 def run(env: dict[str, str], *args: str) -> Result:
@@ -126,7 +123,7 @@ def test_service_account_add_prints_a_url_once(env: dict[str, str]) -> None:
     result = run(env, "service-account", "add", name, "--role", "simulator", "--json")
     assert result.exit_code == 0, result.stderr
     created = json.loads(result.stdout)
-    assert created["role"] == "simulator" and created["url"].startswith(f"mqtt://{name}:")
+    assert created["role"] == "simulator" and created["url"].startswith(f"mqtts://{name}:")
     listed = json.loads(run(env, "service-account", "list", "--json").stdout)
     assert {"username": name, "role": "simulator", "disabled": False} in listed
 
@@ -137,11 +134,11 @@ def test_without_a_broker_admin_url_the_error_says_how_to_set_it(db_url: str) ->
         capture_output=True,
         text=True,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "CIRCULO_DEVICE_BROKER_URL": "mqtt://b:8883"},
     )
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().startswith("error: device x is not registered")
+    assert done.stderr.strip().startswith("error: device_broker_url is plaintext: devices reach the broker only")
     done = subprocess.run(
         [sys.executable, "-m", "circulo", "service-account", "list"],
         capture_output=True,
@@ -154,14 +151,9 @@ def test_without_a_broker_admin_url_the_error_says_how_to_set_it(db_url: str) ->
 
 
 def test_sync_with_a_bundle_dir_writes_the_repaired_devices_bundle_and_prints_no_password(
-    db_url: str, fresh_broker: MosquittoBroker, tmp_path: Path
+    db_url: str, fresh_broker_accounts: BrokerAccounts, tmp_path: Path
 ) -> None:
-    admin_url = fresh_broker.url(fresh_broker.admin_username, fresh_broker.admin_password)
-    own = {
-        "CIRCULO_DATABASE_URL": db_url,
-        "CIRCULO_MQTT_URL": fresh_broker.url(),
-        "CIRCULO_BROKER_ADMIN_URL": admin_url,
-    }
+    own = fresh_broker_accounts.registry_env(db_url)
     run(own, "coop", "add", "c1", "--name", "C1")
     broken = {**own, "CIRCULO_BROKER_ADMIN_URL": "mqtt://admin:secret@127.0.0.1:1"}
     failed = run(broken, "device", "add", "bin", "b-1", "--coop", "c1")

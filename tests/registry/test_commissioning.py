@@ -107,7 +107,7 @@ def test_device_check_end_to_end_fail_then_pass_then_warn(
     assert check_device(settings, "m-e2e").report.verdict is Verdict.FAIL
 
     topic = "circulo/v1/meter/m-e2e/{}"
-    with Probe("127.0.0.1", fresh_broker_accounts.broker.port, "m-e2e", credentials.password) as device:
+    with Probe.at(fresh_broker_accounts.broker, "m-e2e", credentials.password) as device:
         device.client.will_set(topic.format("status"), b'{"v":1,"state":"offline"}', qos=1, retain=True)
         device.connect()
         online = b'{"v":1,"state":"online","fw":"1.0.0"}'

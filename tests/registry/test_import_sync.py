@@ -13,7 +13,8 @@ from circulo.errors import Conflict
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.registry import devices, members, store
 from circulo.registry.access import device_role
-from circulo.registry.bundle import IssuedCredentials, build_bundle, write_bundle
+from circulo.registry.bundle import IssuedCredentials
+from circulo.registry.handout import Handout
 from circulo.registry.model import DeviceSpec
 from circulo.registry.provision import broker_admin
 from circulo.registry.reconcile import Step
@@ -46,7 +47,7 @@ class Bundles:
 
     def __call__(self, credentials: IssuedCredentials) -> None:
         self.issued.append(credentials)
-        write_bundle(build_bundle(credentials, self.settings.device_endpoint()), self.directory)
+        Handout.prepare(self.settings, self.directory).hand_out(credentials)
 
     def password(self, device_id: str) -> str:
         bundle = json.loads((self.directory / f"{device_id}.json").read_text())
@@ -54,8 +55,8 @@ class Bundles:
         return password
 
 
-def can_connect(port: int, username: str, password: str) -> bool:
-    with Probe("127.0.0.1", port, username, password) as probe:
+def can_connect(broker: MosquittoBroker, username: str, password: str) -> bool:
+    with Probe.at(broker, username, password) as probe:
         probe.connect()
         return probe.connected.is_set()
 
@@ -83,7 +84,7 @@ def test_a_good_survey_registers_every_row_and_every_broker_client(
             client = admin.get_client(device_id)
             assert client is not None and client.roles == (device_role(device_id),)
     for device_id in ids:
-        assert can_connect(broker.port, device_id, bundles.password(device_id))
+        assert can_connect(broker, device_id, bundles.password(device_id))
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ def test_running_the_same_import_again_changes_nothing(
     after = {d.device_id: d for d in devices.list_devices(registry_settings)}
     assert after == before
     assert len(bundles.issued) == 3
-    assert can_connect(broker.port, ids[0], bundles.password(ids[0]))  # the first password still works
+    assert can_connect(broker, ids[0], bundles.password(ids[0]))  # the first password still works
 
 
 def test_rerunning_an_import_gives_a_client_to_a_row_whose_broker_step_never_ran(
@@ -140,7 +141,7 @@ def test_rerunning_an_import_gives_a_client_to_a_row_whose_broker_step_never_ran
     bundles = Bundles(own_broker_settings, tmp_path)
     result = devices.import_survey(own_broker_settings, read_survey(survey(ids)), "site.csv", bundles)
     assert result.unchanged == (ids[1],) and set(result.issued) == set(ids)
-    assert can_connect(fresh_broker.port, ids[1], bundles.password(ids[1]))
+    assert can_connect(fresh_broker, ids[1], bundles.password(ids[1]))
 
 
 def test_sync_repairs_a_device_row_without_a_broker_client(
@@ -156,11 +157,11 @@ def test_sync_repairs_a_device_row_without_a_broker_client(
         (Step.CREATE_CLIENT, device_id),
         (Step.RECORD_STATE, device_id),
     ]
-    assert bundles.issued == [] and not can_connect(fresh_broker.port, device_id, "")
+    assert bundles.issued == [] and not can_connect(fresh_broker, device_id, "")
     applied = devices.sync_broker(own_broker_settings, bundles)
     assert applied == dry
     assert [c.device_id for c in bundles.issued] == [device_id]
-    assert can_connect(fresh_broker.port, device_id, bundles.password(device_id))
+    assert can_connect(fresh_broker, device_id, bundles.password(device_id))
     assert devices.show_device(own_broker_settings, device_id).broker_state == "provisioned"
     assert devices.sync_broker(own_broker_settings, bundles) == []  # a second sync has nothing to do
 
@@ -176,13 +177,13 @@ def test_sync_disables_the_client_of_a_device_retired_while_the_broker_was_away(
             "UPDATE device SET status = 'retired', retired_at = now() WHERE device_id = %s",
             (credentials.device_id,),
         )
-    assert can_connect(fresh_broker.port, credentials.device_id, credentials.password)
+    assert can_connect(fresh_broker, credentials.device_id, credentials.password)
     plan = devices.sync_broker(own_broker_settings, lambda c: None)
     assert [(a.step, a.target) for a in plan] == [
         (Step.DISABLE_CLIENT, credentials.device_id),
         (Step.RECORD_STATE, credentials.device_id),
     ]
-    assert not can_connect(fresh_broker.port, credentials.device_id, credentials.password)
+    assert not can_connect(fresh_broker, credentials.device_id, credentials.password)
     assert devices.show_device(own_broker_settings, credentials.device_id).broker_state == "disabled"
 
 
@@ -200,6 +201,6 @@ def test_sync_disables_an_orphan_device_client_and_reports_a_foreign_one(
         (Step.DISABLE_ORPHAN, orphan.device_id),
         (Step.CONFLICT, "svc-ingest"),
     ]
-    assert not can_connect(fresh_broker.port, orphan.device_id, orphan.password)
+    assert not can_connect(fresh_broker, orphan.device_id, orphan.password)
     with pytest.raises(Conflict, match="not this device's"):
         devices.rotate_credentials(own_broker_settings, "svc-ingest")

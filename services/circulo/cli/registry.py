@@ -25,8 +25,9 @@ from circulo.ledger.keys import load_signer
 from circulo.ledger.requests import TransferRequest, new_nonce, sign_transfer
 from circulo.logs import configure_logging
 from circulo.registry import commissioning, devices, members, render, service_accounts
-from circulo.registry.bundle import IssuedCredentials, build_bundle, qr_text, write_bundle
+from circulo.registry.bundle import IssuedCredentials, qr_text
 from circulo.registry.check import Verdict
+from circulo.registry.handout import Handout
 from circulo.registry.model import DeviceSpec
 from circulo.registry.provision import broker_admin
 from circulo.registry.settings import RegistrySettings
@@ -58,6 +59,16 @@ BUNDLE_DIR_OPTION = click.option(
     help="Write DIR/{device_id}.json and DIR/{device_id}.png (0600; they hold the password).",
 )
 QR_OPTION = click.option("--qr", is_flag=True, help="Also draw the bundle's QR code in the terminal.")
+PASSPHRASE_DIR_OPTION = click.option(
+    "--passphrase-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Mutual TLS: write DIR/{device_id}.passphrase (0600), the key's passphrase, apart from the bundle.",
+)
+
+
+def bundle_dir_of(settings: RegistrySettings, given: Path | None) -> Path | None:
+    """--bundle-dir, else the configured bundle_dir."""
+    return given or (Path(settings.bundle_dir) if settings.bundle_dir else None)
 
 
 def registry_settings(ctx: CliContext) -> RegistrySettings:
@@ -274,6 +285,7 @@ def spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--coop", "coop_id", required=True, help="The co-op the device belongs to.")
 @spec_options
 @BUNDLE_DIR_OPTION
+@PASSPHRASE_DIR_OPTION
 @QR_OPTION
 @JSON_OPTION
 @pass_cli
@@ -285,6 +297,7 @@ def device_add(
     kind: str,
     device_id: str,
     bundle_dir: Path | None,
+    passphrase_dir: Path | None,
     qr: bool,
     as_json: bool,
     **fields: Any,
@@ -296,39 +309,49 @@ def device_add(
     device: `circulo device rotate-credentials`.
     """
     settings = registry_settings(ctx)
+    handout = Handout.prepare(settings, bundle_dir_of(settings, bundle_dir), passphrase_dir)
     done = devices.add_device(settings, DeviceSpec(kind=kind, device_id=device_id, **fields))
     if not as_json:
         state = "registered" if done.created else "was registered; broker step finished"
         click.echo(f"{kind} {device_id} {state} in co-op {done.device.spec.coop_id}")
-    hand_out(settings, done.credentials, bundle_dir=bundle_dir, qr=qr, as_json=as_json)
+    hand_out(handout, done.credentials, qr=qr, as_json=as_json)
 
 
 @device.command(name="import")
 @click.argument("survey", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @BUNDLE_DIR_OPTION
+@PASSPHRASE_DIR_OPTION
 @click.option("--dry-run", is_flag=True, help="Check the file against the registry; change nothing.")
 @JSON_OPTION
 @pass_cli
 @one_line_errors
 @audited("registry")
 def device_import(
-    ctx: CliContext, survey: Path, bundle_dir: Path | None, dry_run: bool, as_json: bool
+    ctx: CliContext,
+    survey: Path,
+    bundle_dir: Path | None,
+    passphrase_dir: Path | None,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Register every device of a CSV site survey; a bad row stops the whole file.
 
     Rows already registered as they are are skipped, so re-running an import is a no-op
     (and finishes the broker step of an interrupted one).
     """
+    settings = registry_settings(ctx)
+    bundle_dir = bundle_dir_of(settings, bundle_dir)
     if bundle_dir is None and not dry_run:
         raise click.UsageError("--bundle-dir DIR is required: new devices' credentials are written there")
-    settings = registry_settings(ctx)
     rows = read_survey(survey.read_text(encoding="utf-8-sig"), str(survey))
+    handout = Handout.prepare(settings, bundle_dir, passphrase_dir)
+    if not dry_run:
+        handout.require_passphrase_dir(f"device import {survey}")
 
     def on_issued(credentials: IssuedCredentials) -> None:
-        assert bundle_dir is not None  # noqa: S101 - checked above
-        files = write_bundle(build_bundle(credentials, settings.device_endpoint()), bundle_dir)
-        if not as_json:
-            click.echo(f"{credentials.device_id}: credentials issued -> {files.json_path}")
+        out = handout.hand_out(credentials)
+        if not as_json and out.files is not None:
+            click.echo(f"{credentials.device_id}: credentials issued -> {out.files.json_path}")
 
     result = devices.import_survey(settings, rows, str(survey), on_issued, dry_run=dry_run)
     if as_json:
@@ -458,40 +481,53 @@ def device_retire(ctx: CliContext, device_id: str, as_json: bool) -> None:
 @device.command(name="rotate-credentials")
 @click.argument("device_id")
 @BUNDLE_DIR_OPTION
+@PASSPHRASE_DIR_OPTION
 @QR_OPTION
 @JSON_OPTION
 @pass_cli
 @one_line_errors
 @audited("registry")
-def device_rotate(ctx: CliContext, device_id: str, bundle_dir: Path | None, qr: bool, as_json: bool) -> None:
-    """Issue new credentials for a device; the old password stops working at once."""
+def device_rotate(
+    ctx: CliContext,
+    device_id: str,
+    bundle_dir: Path | None,
+    passphrase_dir: Path | None,
+    qr: bool,
+    as_json: bool,
+) -> None:
+    """Issue new credentials for a device; the old password stops working at once, and with mutual
+    TLS the old certificate is revoked (the broker reloaded) before its session is cut."""
     settings = registry_settings(ctx)
+    handout = Handout.prepare(settings, bundle_dir_of(settings, bundle_dir), passphrase_dir)
     credentials = devices.rotate_credentials(settings, device_id)
-    hand_out(settings, credentials, bundle_dir=bundle_dir, qr=qr, as_json=as_json)
+    hand_out(handout, credentials, qr=qr, as_json=as_json)
 
 
 @device.command(name="sync")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @BUNDLE_DIR_OPTION
+@PASSPHRASE_DIR_OPTION
 @JSON_OPTION
 @pass_cli
 @one_line_errors
 @audited("registry")
-def device_sync(ctx: CliContext, dry_run: bool, bundle_dir: Path | None, as_json: bool) -> None:
+def device_sync(
+    ctx: CliContext, dry_run: bool, bundle_dir: Path | None, passphrase_dir: Path | None, as_json: bool
+) -> None:
     """Reconcile the broker's clients and roles with the registry (repairs half-done steps).
 
     A device whose broker client is missing gets one with fresh credentials, shown once (or
-    written to --bundle-dir); retired devices' clients are disabled; clients holding a device
-    role without a registered device are disabled.
+    written to --bundle-dir); retired devices' clients are disabled and their certificates
+    revoked; clients holding a device role without a registered device are disabled. With a
+    PKI: a CRL missing a revocation (or due) is published and the broker reloaded, and the
+    live session of a device whose certificate was revoked is cut.
     """
     settings = registry_settings(ctx)
+    handout = Handout.prepare(settings, bundle_dir_of(settings, bundle_dir), passphrase_dir)
     bundles: list[dict[str, Any]] = []
 
     def on_issued(credentials: IssuedCredentials) -> None:
-        bundle = build_bundle(credentials, settings.device_endpoint())
-        if bundle_dir is not None:
-            bundle["bundle_files"] = vars(write_bundle(bundle, bundle_dir))
-        bundles.append(bundle)
+        bundles.append(handout.hand_out(credentials).as_dict())
 
     plan = devices.sync_broker(settings, on_issued, dry_run=dry_run)
     if as_json:
@@ -503,37 +539,48 @@ def device_sync(ctx: CliContext, dry_run: bool, bundle_dir: Path | None, as_json
         if "bundle_files" in bundle:
             where = bundle["bundle_files"]["json_path"]
             click.echo(f"{bundle['device_id']}: credentials issue {bundle['credentials_version']} -> {where}")
+            _passphrase_line(bundle)
         else:
             _credential_lines(bundle)
 
 
-def hand_out(
-    settings: RegistrySettings,
-    credentials: IssuedCredentials,
-    *,
-    bundle_dir: Path | None,
-    qr: bool,
-    as_json: bool,
-) -> None:
+def hand_out(handout: Handout, credentials: IssuedCredentials, *, qr: bool, as_json: bool) -> None:
     """Show new credentials once: the bundle as JSON, or in words; write the bundle files when asked."""
-    bundle = build_bundle(credentials, settings.device_endpoint())
-    files = write_bundle(bundle, bundle_dir) if bundle_dir is not None else None
+    out = handout.hand_out(credentials)
     if as_json:
-        echo_json({**bundle, **({"bundle_files": vars(files)} if files else {})})
-    elif files is not None:
-        click.echo(f"credentials issue {credentials.version}: {files.json_path} and {files.png_path}")
+        echo_json(out.as_dict())
+    elif out.files is not None:
+        click.echo(f"credentials issue {credentials.version}: {out.files.json_path} and {out.files.png_path}")
         click.echo("(mode 0600: they hold the password, which is not stored anywhere else)")
+        _passphrase_line(out.as_dict())
     else:
-        _credential_lines(bundle)
+        _credential_lines(out.as_dict())
     if qr:
-        click.echo(qr_text(bundle), err=as_json)
+        click.echo(qr_text(out.bundle), err=as_json)
+
+
+def _passphrase_line(shown: dict[str, Any]) -> None:
+    if "passphrase_file" in shown:
+        click.echo(f"key passphrase -> {shown['passphrase_file']} (deliver it apart from the bundle)")
+    elif "key_passphrase" in shown:
+        click.echo(
+            f"key passphrase  {shown['key_passphrase']}  (in no file: deliver it apart from the bundle)"
+        )
 
 
 def _credential_lines(bundle: dict[str, Any]) -> None:
     tls = "yes" if bundle["tls"] else "no"
     click.echo(f"broker    {bundle['host']}:{bundle['port']} (TLS {tls})")
+    if "ca_sha256" in bundle:
+        click.echo(
+            f"CA        sha256 {bundle['ca_sha256']} ({'in the bundle' if 'ca_cert' in bundle else 'public'})"
+        )
     click.echo(f"username  {bundle['username']}")
     click.echo(f"password  {bundle['password']}")
+    if "client_cert" in bundle:
+        until = bundle["client_cert_not_after"]
+        click.echo(f"client    certificate until {until} (use --json or --bundle-dir for it)")
+    _passphrase_line(bundle)
     click.echo(f"publish   {bundle['allowed_publish']} (QoS 1); Last Will on {bundle['topics']['status']}")
     click.echo(f"shown once (credentials issue {bundle['credentials_version']}): note it or use --bundle-dir")
 

@@ -93,6 +93,12 @@ def command() -> None:
     help="Provisioning bundles DIR/{device_id}.json: one connection per device [CIRCULO_BUNDLES_DIR].",
 )
 @click.option(
+    "--passphrases",
+    "passphrases_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Mutual TLS: DIR/{device_id}.passphrase decrypts each bundle's key [CIRCULO_PASSPHRASES_DIR].",
+)
+@click.option(
     "--bulk", is_flag=True, help="Multiplex devices over a few connections of the --mqtt-url service account."
 )
 @click.option(
@@ -154,6 +160,7 @@ def run(
     bins: int | None,
     repairs: int | None,
     bundles_dir: Path | None,
+    passphrases_dir: Path | None,
     bulk: bool,
     connections: int | None,
     fleet_file: Path | None,
@@ -175,7 +182,12 @@ def run(
     """Simulate a co-op's devices publishing to the broker, then print a summary."""
     settings = load_settings(
         SimSettings,
-        flags=ctx.flags(inflight=inflight, buffer_max=buffer_max, connections=connections),
+        flags=ctx.flags(
+            inflight=inflight,
+            buffer_max=buffer_max,
+            connections=connections,
+            passphrases_dir=str(passphrases_dir) if passphrases_dir else None,
+        ),
         config_file=ctx.config_file,
         section="sim",
     )

@@ -33,6 +33,11 @@ class ConfigValues:
     ledger_dir: Path
     bundle_dir: Path
     ingest_metrics_port: int
+    device_broker_url: str = ""
+    pki_dir: Path | None = None
+    broker_pid_file: Path | None = None
+    broker_log_file: Path | None = None
+    broker_config_file: Path | None = None
 
 
 def toml_value(value: str | int | float | bool) -> str:
@@ -62,6 +67,11 @@ def render_config(values: ConfigValues, config_path: Path) -> str:
                 "database_url": values.database_url,
                 "mqtt_url": values.operator_mqtt_url,
                 "state_dir": str(values.ledger_dir),
+                **_optional(
+                    pki_dir=values.pki_dir,
+                    broker_pid_file=values.broker_pid_file,
+                    broker_log_file=values.broker_log_file,
+                ),
             },
         ),
         (
@@ -84,11 +94,23 @@ def render_config(values: ConfigValues, config_path: Path) -> str:
             },
         ),
         ("ledger", {"mqtt_url": values.rewards_mqtt_url}),
-        ("registry", {"broker_admin_url": values.broker_admin_url}),
+        (
+            "registry",
+            {
+                "broker_admin_url": values.broker_admin_url,
+                "device_broker_url": values.device_broker_url,
+                "bundle_dir": str(values.bundle_dir),
+                **_optional(broker_config_file=values.broker_config_file),
+            },
+        ),
         ("sim", {"mqtt_url": values.simulator_mqtt_url, "bundles_dir": str(values.bundle_dir)}),
     ]
     body = ["\n".join(toml_table(name, table)) for name, table in tables]
     return "\n".join(header) + "\n" + "\n\n".join(body) + "\n"
+
+
+def _optional(**paths: Path | None) -> dict[str, str]:
+    return {key: str(path) for key, path in paths.items() if path is not None}
 
 
 def write_config(path: Path, values: ConfigValues) -> None:

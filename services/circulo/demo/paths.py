@@ -36,6 +36,11 @@ class DemoPaths:
         return self.root / "mosquitto"
 
     @property
+    def pki_dir(self) -> Path:
+        """The stack's throwaway CA: the broker's and PostgreSQL's certificates."""
+        return self.root / "pki"
+
+    @property
     def stack_file(self) -> Path:
         """Ports and the broker's pid, so a later run can reuse or stop the stack."""
         return self.root / "stack.json"

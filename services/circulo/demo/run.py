@@ -182,12 +182,14 @@ def start_local_stack(run: DemoRun) -> None:
     how = "reused" if stack.postgres_reused else "started"
     run.console.line(
         f"    TimescaleDB on 127.0.0.1:{stack.postgres.port} ({how}), "
-        f"Mosquitto on 127.0.0.1:{stack.broker.port} (dynamic security, no anonymous access)"
+        f"Mosquitto on 127.0.0.1:{stack.broker.port} (devices) and :{stack.broker.service_port} "
+        "(services), TLS with the stack's own CA, dynamic security, no anonymous access"
     )
     run.database_url = fresh_database(stack)
     run.metrics_port = free_port()
     write_config(run.config_file, config_values(run))
-    write_private(run.paths.operator_url_file, run.service_url("operator") + "/")
+    # for `mosquitto_sub -L "$(cat operator.url)circulo/v1/#" --cafile pki/broker-ca.pem`
+    write_private(run.paths.operator_url_file, run.service_url("operator").split("?", 1)[0] + "/")
     run.console.line(f"    database 'circulo' migrated to head; config {run.config_file}")
 
 
@@ -205,6 +207,11 @@ def config_values(run: DemoRun) -> ConfigValues:
         ledger_dir=run.paths.ledger_dir,
         bundle_dir=run.paths.bundle_dir,
         ingest_metrics_port=run.metrics_port,
+        device_broker_url=stack.broker.url(listener="devices"),
+        pki_dir=run.paths.pki_dir,
+        broker_pid_file=stack.broker.pid_file,
+        broker_log_file=stack.broker.log_file,
+        broker_config_file=stack.broker.conf_file,
     )
 
 

@@ -1,5 +1,9 @@
 """The demo's local stack: a TimescaleDB cluster and a Mosquitto broker under the state folder.
 
+Both run over TLS with certificates of the folder's own throwaway PKI (``pki/``, created
+on the first run), as production does (SPEC §9): devices on the broker's TLS listener,
+services on its service listener, PostgreSQL with ``sslmode=verify-full``.
+
 The cluster is reused when it is already running (a ``--keep`` run left it up); each run
 gets a fresh ``circulo`` database. The broker keeps its configuration, clients and port,
 but is (re)started with empty persistence, so no retained status or queued session of an
@@ -13,7 +17,7 @@ import contextlib
 import json
 import os
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from circulo.demo import queries
@@ -21,8 +25,10 @@ from circulo.demo.paths import DemoPaths
 from circulo.demo.secrets import ADMIN, DemoSecrets
 from circulo.errors import ServiceUnavailable
 from circulo.localstack.mosquitto import MosquittoBroker
+from circulo.localstack.pki import broker_tls, local_pki, postgres_tls
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port, port_open, wait_until
+from circulo.pki.settings import PkiSettings
 from circulo.store.db import connect
 
 DATABASE = "circulo"
@@ -41,13 +47,19 @@ class StackState:
     postgres_port: int | None = None
     broker_port: int | None = None
     broker_pid: int | None = None
+    broker_service_port: int | None = None
 
 
 def read_state(path: Path) -> StackState:
     """The recorded stack, or an empty record."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return StackState(data.get("postgres_port"), data.get("broker_port"), data.get("broker_pid"))
+        return StackState(
+            data.get("postgres_port"),
+            data.get("broker_port"),
+            data.get("broker_pid"),
+            data.get("broker_service_port"),
+        )
     except (OSError, ValueError, AttributeError):
         return StackState()
 
@@ -63,6 +75,7 @@ class DemoStack:
     postgres: PostgresCluster
     broker: MosquittoBroker
     postgres_reused: bool
+    pki: PkiSettings
 
     def database_url(self, user: str = "postgres") -> str:
         return self.postgres.url(DATABASE, user)
@@ -72,36 +85,43 @@ class DemoStack:
         return self.database_url(SERVICE_LOGINS[service])
 
     def broker_url(self, username: str, password: str) -> str:
+        """A service account's URL (the services' TLS listener)."""
         return self.broker.url(username, password)
 
 
-def postgres_cluster(paths: DemoPaths, port: int) -> PostgresCluster:
-    return PostgresCluster(paths.postgres_dir, port, durable=True, background_workers=BACKGROUND_WORKERS)
+def postgres_cluster(paths: DemoPaths, port: int, pki: PkiSettings) -> PostgresCluster:
+    return PostgresCluster(
+        paths.postgres_dir, port, durable=True, background_workers=BACKGROUND_WORKERS, tls=postgres_tls(pki)
+    )
 
 
 def start_stack(paths: DemoPaths, secrets: DemoSecrets) -> DemoStack:
     """Start (or reuse) the cluster and (re)start the broker; record them in ``stack.json``."""
     state = read_state(paths.stack_file)
-    postgres, reused = start_postgres(paths, state.postgres_port)
-    write_state(paths.stack_file, StackState(postgres.port, state.broker_port, state.broker_pid))
-    broker = start_broker(paths, state, secrets)
-    write_state(paths.stack_file, StackState(postgres.port, broker.port, broker.pid))
-    return DemoStack(postgres, broker, reused)
+    pki = local_pki(paths.pki_dir)
+    postgres, reused = start_postgres(paths, state.postgres_port, pki)
+    write_state(paths.stack_file, replace(state, postgres_port=postgres.port))
+    broker = start_broker(paths, state, secrets, pki)
+    write_state(paths.stack_file, StackState(postgres.port, broker.port, broker.pid, broker.service_port))
+    return DemoStack(postgres, broker, reused, pki)
 
 
-def start_postgres(paths: DemoPaths, port: int | None) -> tuple[PostgresCluster, bool]:
+def start_postgres(paths: DemoPaths, port: int | None, pki: PkiSettings) -> tuple[PostgresCluster, bool]:
     """The demo cluster: reused when running on its recorded port, else started (initdb once)."""
     if port is not None:
-        cluster = postgres_cluster(paths, port)
+        cluster = postgres_cluster(paths, port, pki)
         if cluster.running():
             return cluster, True
-    cluster = postgres_cluster(paths, port if port is not None and not port_open(port) else free_port())
+    chosen = port if port is not None and not port_open(port) else free_port()
+    cluster = postgres_cluster(paths, chosen, pki)
     cluster.start()
     return cluster, False
 
 
-def start_broker(paths: DemoPaths, state: StackState, secrets: DemoSecrets) -> MosquittoBroker:
-    """A broker with the project's config and empty persistence, on its recorded port when free."""
+def start_broker(
+    paths: DemoPaths, state: StackState, secrets: DemoSecrets, pki: PkiSettings
+) -> MosquittoBroker:
+    """A broker with the project's config and empty persistence, on its recorded ports when free."""
     stop_recorded_broker(paths, state)
     broker_dir = paths.broker_dir
     with contextlib.suppress(FileNotFoundError):
@@ -109,12 +129,17 @@ def start_broker(paths: DemoPaths, state: StackState, secrets: DemoSecrets) -> M
     if secrets.created:  # new admin password: dynamic security is initialised again
         with contextlib.suppress(FileNotFoundError):
             (broker_dir / "dynamic-security.json").unlink()
-    port = state.broker_port
-    if port is None or port_open(port):
-        port = free_port()
-    broker = MosquittoBroker(broker_dir, port, admin_password=secrets.password(ADMIN))
+    port, service_port = (_free_or(p) for p in (state.broker_port, state.broker_service_port))
+    broker = MosquittoBroker(
+        broker_dir, port, broker_tls(pki), admin_password=secrets.password(ADMIN), service_port=service_port
+    )
     broker.start()
     return broker
+
+
+def _free_or(port: int | None) -> int:
+    """The recorded port when nothing listens on it, else a free one."""
+    return port if port is not None and not port_open(port) else free_port()
 
 
 def recorded_broker_pid(paths: DemoPaths, state: StackState) -> int | None:
@@ -164,7 +189,9 @@ def stop_stack(stack: DemoStack, paths: DemoPaths) -> None:
     """Stop the broker (gracefully) and the cluster (fast shutdown)."""
     stack.broker.stop()
     stack.postgres.stop()
-    write_state(paths.stack_file, StackState(stack.postgres.port, stack.broker.port, None))
+    write_state(
+        paths.stack_file, StackState(stack.postgres.port, stack.broker.port, None, stack.broker.service_port)
+    )
 
 
 def down(paths: DemoPaths) -> list[str]:
@@ -174,12 +201,12 @@ def down(paths: DemoPaths) -> list[str]:
     if stop_recorded_broker(paths, state):
         stopped.append(f"mosquitto on port {state.broker_port}")
     if state.postgres_port is not None:
-        cluster = postgres_cluster(paths, state.postgres_port)
+        cluster = postgres_cluster(paths, state.postgres_port, local_pki(paths.pki_dir))
         if cluster.postmaster_pid() is not None:
             cluster.stop()
             stopped.append(f"PostgreSQL on port {state.postgres_port}")
     if paths.stack_file.exists():
-        write_state(paths.stack_file, StackState(state.postgres_port, state.broker_port, None))
+        write_state(paths.stack_file, replace(state, broker_pid=None))
     return stopped
 
 

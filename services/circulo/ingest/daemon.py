@@ -165,6 +165,7 @@ class IngestDaemon:
 
     def run(self, *, until_idle_s: float | None = None, leave_group: bool = False) -> RunStats:
         """Run until stopped; ``until_idle_s``: exit once nothing arrived for that long."""
+        self.connection.verify_broker()
         server = self._start_metrics()
         self.registry.load(self._main_db.get())
         self._heartbeat()

@@ -15,16 +15,17 @@ import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from circulo.errors import ServiceUnavailable
 from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.receipt import ReceiptQueue
 from circulo.ingest.settings import IngestSettings
 from circulo.logs import get_logger
+from circulo.mqttclient import check_broker, new_client
 from circulo.settings import MqttEndpoint
 
 log = get_logger("ingest.mqtt")
@@ -50,22 +51,14 @@ class IngestConnection:
         return f"$share/{group}/{self._settings.topic_filter}" if group else self._settings.topic_filter
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self._settings.worker_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if self._endpoint.username:
-            client.username_pw_set(self._endpoint.username, self._endpoint.password)
-        if self._endpoint.tls:
-            client.tls_set()
+        client = new_client(self._endpoint, self._settings.worker_id, manual_ack=True)
         client.max_inflight_messages_set(1000)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_connect_fail = self._on_connect_fail
         return client
 
     def connect_properties(self) -> Properties:
@@ -73,6 +66,12 @@ class IngestConnection:
         props.SessionExpiryInterval = self._settings.session_expiry_s
         props.ReceiveMaximum = self._settings.queue_max
         return props
+
+    def verify_broker(self) -> None:
+        """A broker that answers but cannot be verified (wrong CA, wrong host name) is an error at
+        once: retrying would never help, and plaintext is never tried instead. A broker that does
+        not answer yet is fine: :meth:`start` keeps trying."""
+        check_broker(self._endpoint)
 
     def start(self) -> None:
         """Connect in the background; paho retries with backoff until the broker answers."""
@@ -159,6 +158,14 @@ class IngestConnection:
         self.subscribed.clear()
         self._metrics.connected.set(0)
         log.warning("broker_disconnected", reason=str(reason_code))
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        try:
+            check_broker(self._endpoint)
+        except ServiceUnavailable as e:  # paho retries on its own; say why it keeps failing
+            log.error("broker_tls_refused", error=e.message)
+            return
+        log.warning("broker_unreachable", host=self._endpoint.host, port=self._endpoint.port)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from circulo.errors import ServiceUnavailable
 from circulo.ledger.checkpoint import Checkpoint
 from circulo.ledger.settings import CHECKPOINT_TOPIC
+from circulo.mqttclient import connect, new_client
 from circulo.settings import MqttEndpoint
 
 
@@ -60,20 +60,11 @@ def publish_checkpoint(mqtt_url: str, checkpoint: Checkpoint, *, timeout_s: floa
     """Publish ``checkpoint`` retained with QoS 1 and wait for the broker's acknowledgement."""
     endpoint = MqttEndpoint.from_url(mqtt_url)
     acks = _Acks()
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"circulo-ledger-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5
-    )
-    if endpoint.username:
-        client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.tls:
-        client.tls_set()
+    client = new_client(endpoint, f"circulo-ledger-{uuid.uuid4().hex[:12]}")
     client.on_connect = acks.on_connect
     client.on_publish = acks.on_publish
-    where = f"broker {endpoint.host}:{endpoint.port}"
-    try:
-        client.connect(endpoint.host, endpoint.port, keepalive=30)
-    except OSError as e:
-        raise ServiceUnavailable(f"{where}: {e}") from e
+    where = endpoint.where()
+    connect(client, endpoint, keepalive=30)
     client.loop_start()
     try:
         wait_for(acks.connected, acks, "connect_code", f"{where}: connection", timeout_s)

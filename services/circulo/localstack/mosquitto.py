@@ -1,4 +1,4 @@
-"""A Mosquitto broker running the project's own config (deploy/mosquitto) on a free port."""
+"""A Mosquitto broker running the project's own config (deploy/mosquitto) on free ports, over TLS."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from circulo.errors import ServiceUnavailable
-from circulo.localstack.procs import chown_tree, is_root, open_path_for, port_open, run, wait_until
+from circulo.localstack.procs import chown_tree, free_port, is_root, open_path_for, port_open, run, wait_until
+from circulo.pki.reload import reload_broker
+from circulo.pki.settings import BrokerReloadSettings
 
 MOSQUITTO_USER = "mosquitto"
 DYNSEC_PLUGIN_PATHS = (
@@ -19,8 +22,10 @@ DYNSEC_PLUGIN_PATHS = (
     Path("/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so"),
     Path("/usr/lib/mosquitto_dynamic_security.so"),
 )
-# Lines of deploy/mosquitto/mosquitto.conf the local stack replaces (marked LOCAL there).
-LOCAL_KEYS = ("listener", "plugin", "plugin_opt_config_file", "persistence_location", "log_dest")
+# The production listeners by port, and the role each plays in the local stack.
+LISTENER_ROLES = {"8883": "devices", "8884": "services", "1883": "plain"}
+MIGRATION_MARK = "#MIGRATION# "
+CERT_KEYS = ("certfile", "keyfile", "cafile", "crlfile")
 
 
 def deploy_dir() -> Path:
@@ -39,32 +44,76 @@ def dynsec_plugin() -> Path:
     raise ServiceUnavailable("mosquitto_dynamic_security.so not found (is the mosquitto package installed?)")
 
 
-def render_local_config(base: str, *, port: int, state_dir: Path) -> str:
-    """The production config with its LOCAL lines pointed at ``state_dir`` and ``port``."""
-    local = {
-        "listener": f"listener {port} 127.0.0.1",
+@dataclass(frozen=True)
+class BrokerTls:
+    """The broker's certificate files (a PKI's ``broker/`` folder) and what clients trust.
+
+    ``mutual_tls``: the device listener requires a client certificate (``require_certificate``).
+    """
+
+    certs_dir: Path
+    cafile: Path
+    mutual_tls: bool = False
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """What the local stack puts in place of the production config's LOCAL lines."""
+
+    ports: Mapping[str, int]  # role (LISTENER_ROLES) -> port; no "plain": the migration block stays off
+    state_dir: Path
+    tls: BrokerTls
+
+
+def render_local_config(base: str, local: LocalConfig) -> str:
+    """The production config with its LOCAL lines pointed at the state folder, free ports and certs."""
+    return "\n".join(_local_line(line, local) for line in base.splitlines()) + "\n"
+
+
+def _local_line(line: str, local: LocalConfig) -> str:
+    if line.startswith(MIGRATION_MARK) and "plain" in local.ports:
+        line = line[len(MIGRATION_MARK) :]
+    key, _, rest = line.partition(" ")
+    state = local.state_dir
+    if key == "listener":
+        return f"listener {local.ports[LISTENER_ROLES[rest.split()[0]]]} 127.0.0.1"
+    if key in CERT_KEYS:
+        return f"{key} {local.tls.certs_dir / Path(rest).name}"
+    if key == "require_certificate":
+        return f"require_certificate {'true' if local.tls.mutual_tls else 'false'}"
+    if key == "log_dest" and rest.startswith("file "):
+        return f"log_dest file {state / 'mosquitto.log'}"
+    replaced = {
         "plugin": f"plugin {dynsec_plugin()}",
-        "plugin_opt_config_file": f"plugin_opt_config_file {state_dir / 'dynamic-security.json'}",
-        "persistence_location": f"persistence_location {state_dir}/",
-        "log_dest": f"log_dest file {state_dir / 'mosquitto.log'}",
+        "plugin_opt_config_file": f"plugin_opt_config_file {state / 'dynamic-security.json'}",
+        "persistence_location": f"persistence_location {state}/",
+        "pid_file": f"pid_file {state / 'mosquitto.pid'}",
     }
-    lines = []
-    for line in base.splitlines():
-        key = line.split(" ", 1)[0]
-        lines.append(local.get(key, line))
-    return "\n".join(lines) + "\n"
+    return replaced.get(key, line)
 
 
 @dataclass
 class MosquittoBroker:
-    """A broker whose state (persistence, dynamic-security file, log) lives in ``state_dir``."""
+    """A broker whose state (persistence, dynamic-security file, log) lives in ``state_dir``.
+
+    It runs the production listeners on free loopback ports: ``port`` is the device listener
+    (TLS, a client certificate required when ``tls.mutual_tls``), ``service_port`` the
+    services' (TLS), and ``plain_port``, when given, the migration window's plaintext one.
+    """
 
     state_dir: Path
     port: int
+    tls: BrokerTls
     admin_username: str = "circulo-admin"
     admin_password: str = field(default="", repr=False)
+    service_port: int = 0
+    plain_port: int | None = None
     config_path: Path = field(default_factory=lambda: deploy_dir() / "mosquitto" / "mosquitto.conf")
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.service_port:
+            self.service_port = free_port()
 
     @property
     def conf_file(self) -> Path:
@@ -78,9 +127,32 @@ class MosquittoBroker:
     def log_file(self) -> Path:
         return self.state_dir / "mosquitto.log"
 
-    def url(self, username: str | None = None, password: str | None = None) -> str:
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "mosquitto.pid"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Each listener's port by role."""
+        ports = {"devices": self.port, "services": self.service_port}
+        return ports | ({"plain": self.plain_port} if self.plain_port else {})
+
+    def url(
+        self, username: str | None = None, password: str | None = None, *, listener: str = "services"
+    ) -> str:
+        """A client URL for a listener: ``mqtts://…?cafile=`` (``mqtt://`` for ``plain``)."""
         auth = f"{username}:{password}@" if username else ""
-        return f"mqtt://{auth}127.0.0.1:{self.port}"
+        if listener == "plain":
+            return f"mqtt://{auth}127.0.0.1:{self.plain_port}"
+        return f"mqtts://{auth}127.0.0.1:{self.ports[listener]}?cafile={self.tls.cafile}"
+
+    def reload_settings(self) -> BrokerReloadSettings:
+        """How ``circulo pki`` and the registry reload this broker (SIGHUP, then its log line)."""
+        return BrokerReloadSettings(broker_pid_file=str(self.pid_file), broker_log_file=str(self.log_file))
+
+    def reload(self) -> None:
+        """SIGHUP: re-read certificates and the CRL (see circulo.pki.reload); returns once done."""
+        reload_broker(self.reload_settings())
 
     def prepare(self) -> None:
         """Write the config, and initialise dynamic security with the admin client once."""
@@ -89,7 +161,8 @@ class MosquittoBroker:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         open_path_for(self.state_dir)
         base = self.config_path.read_text(encoding="utf-8")
-        self.conf_file.write_text(render_local_config(base, port=self.port, state_dir=self.state_dir))
+        local = LocalConfig(self.ports, self.state_dir, self.tls)
+        self.conf_file.write_text(render_local_config(base, local))
         if not self.dynsec_file.exists():
             ctrl = shutil.which("mosquitto_ctrl") or "/usr/bin/mosquitto_ctrl"
             run(
@@ -125,7 +198,7 @@ class MosquittoBroker:
             stderr = (self.state_dir / "mosquitto.stderr").read_text(errors="replace").strip()
             detail = stderr.splitlines()[-1] if stderr else f"see {self.log_file}"
             raise ServiceUnavailable(f"mosquitto exited with {self._process.returncode}: {detail}")
-        return port_open(self.port)
+        return all(port_open(port) for port in self.ports.values())
 
     @property
     def pid(self) -> int | None:

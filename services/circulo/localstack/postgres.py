@@ -1,4 +1,9 @@
-"""A throwaway PostgreSQL cluster with TimescaleDB preloaded, on a free port."""
+"""A throwaway PostgreSQL cluster with TimescaleDB preloaded, on a free port, over TLS.
+
+With ``tls`` (a server certificate of the local PKI) the cluster runs ``ssl = on``, refuses
+TCP connections without TLS (``hostnossl … reject`` in pg_hba.conf) and its URLs carry
+``sslmode=verify-full`` with the PKI's root, as production's do (SPEC §9).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,21 @@ from circulo.errors import ServiceUnavailable
 from circulo.localstack.procs import as_user, chown_tree, is_root, open_path_for, port_open, run, wait_until
 
 PG_USER = "postgres"
+# TCP only with TLS; the Unix socket (initdb, pg_ctl) stays trusted
+HBA = """\
+local     all  all                trust
+hostssl   all  all  127.0.0.1/32  trust
+hostnossl all  all  127.0.0.1/32  reject
+"""
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """A server certificate (leaf, then chain), its key, and the root clients verify it with."""
+
+    cert_file: Path
+    key_file: Path
+    root_file: Path
 
 
 def pg_bindir() -> Path:
@@ -52,6 +72,7 @@ class PostgresCluster:
     durable: bool = False
     background_workers: int = 0
     extra_settings: dict[str, str] = field(default_factory=dict)
+    tls: ServerTls | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -65,9 +86,17 @@ class PostgresCluster:
     def log_file(self) -> Path:
         return self.base_dir / "postgres.log"
 
+    @property
+    def tls_dir(self) -> Path:
+        """The server's copies of its certificate and key (owned by the server's user, key 0600)."""
+        return self.base_dir / "tls"
+
     def url(self, dbname: str = "postgres", user: str = PG_USER) -> str:
-        """A libpq URL for a database of this cluster."""
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+        """A libpq URL for a database of this cluster (verify-full against the PKI's root with TLS)."""
+        url = f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+        if self.tls is None:
+            return url
+        return f"{url}?sslmode=verify-full&sslrootcert={self.tls.root_file}"
 
     def fresh_database(self, name: str, *, template: str | None = None, migrated: bool = False) -> str:
         """Drop ``name`` if it exists and create it anew (a copy of ``template``, or empty and,
@@ -151,13 +180,36 @@ class PostgresCluster:
         }
         if self.background_workers:
             values["max_worker_processes"] = str(self.background_workers + 8)
+        if self.tls is not None:
+            values |= {
+                "ssl": "on",
+                "ssl_cert_file": f"'{self.tls_dir / 'server.crt'}'",
+                "ssl_key_file": f"'{self.tls_dir / 'server.key'}'",
+                "ssl_min_protocol_version": "'TLSv1.2'",
+            }
         values.update(self.extra_settings)
         return values
+
+    def write_tls(self) -> None:
+        """Copy the certificate and key where the server reads them (PostgreSQL refuses a key
+        another user could read) and allow TCP only over TLS."""
+        if self.tls is None:
+            return
+        self.tls_dir.mkdir(mode=0o700, exist_ok=True)
+        shutil.copyfile(self.tls.cert_file, self.tls_dir / "server.crt")
+        key = self.tls_dir / "server.key"
+        key.touch(mode=0o600)
+        key.chmod(0o600)
+        shutil.copyfile(self.tls.key_file, key)
+        (self.data_dir / "pg_hba.conf").write_text(HBA, encoding="utf-8")
+        if is_root():
+            chown_tree(self.tls_dir, PG_USER)
 
     def write_settings(self) -> None:
         """(Re)write circulo.conf and include it from postgresql.conf (port changes included)."""
         conf = self.data_dir / "circulo.conf"
         conf.write_text("".join(f"{k} = {v}\n" for k, v in self.settings().items()), encoding="utf-8")
+        self.write_tls()
         main = self.data_dir / "postgresql.conf"
         text = main.read_text(encoding="utf-8")
         if "include 'circulo.conf'" not in text:

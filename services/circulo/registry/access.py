@@ -7,6 +7,7 @@ else falls to the broker's default ACL access, which denies publishing and subsc
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from circulo.registry.dynsec import Acl
@@ -20,6 +21,13 @@ PASSWORD_BYTES = 24  # 192 bits, 32 URL-safe characters: easy to paste, impossib
 def new_password() -> str:
     """A fresh device or service password."""
     return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def new_passphrase() -> str:
+    """The passphrase of a device's encrypted key: 24 characters of base32 in groups of four,
+    easy to read out or type on a phone (120 bits)."""
+    raw = base64.b32encode(secrets.token_bytes(15)).decode().lower()
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
 def device_role(device_id: str) -> str:

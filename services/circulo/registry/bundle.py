@@ -5,6 +5,12 @@ topics``, plus the Last Will, QoS and example payloads) and a QR code of its com
 Both hold the device's password, so files are written 0600 and the password is shown
 once and never logged. ``{dir}/{device_id}.json`` and ``{dir}/{device_id}.png`` is the
 layout the firmware simulator reads.
+
+TLS (SPEC §9): ``ca_cert`` (the broker's CA, PEM, when it is the deployment's own) and
+``ca_sha256`` (SHA-256 of its DER, lowercase hex), which the QR code carries too. With
+mutual TLS: ``client_cert`` (the device's certificate and the issuing CA) and
+``client_key``, encrypted with a passphrase that is never in the bundle nor the QR code:
+it is shown (or written) apart, to reach the device by another way.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,14 +30,35 @@ from circulo.settings import MqttEndpoint
 from circulo_schemas.encode import format_timestamp
 from circulo_schemas.topics import CHANNELS, DEFINED_PAIRS, device_topic, device_topic_filter
 
-BUNDLE_VERSION = 1
-COMPACT_FIELDS = ("device_id", "kind", "username", "password", "host", "port", "tls", "topics")
+BUNDLE_VERSION = 2
+COMPACT_FIELDS = ("device_id", "kind", "username", "password", "host", "port", "tls", "topics", "ca_sha256")
 OFFLINE_WILL = {"v": 1, "state": "offline"}
+KEY_ENCRYPTION = "PKCS#8 PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC); passphrase delivered separately"
+
+
+@dataclass(frozen=True)
+class TrustAnchor:
+    """What a device verifies the broker with: the CA's PEM (None for a public CA) and its SHA-256."""
+
+    pem: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A device's certificate as its bundle carries it; the passphrase travels apart from the bundle."""
+
+    serial: str
+    chain_pem: str
+    key_pem: str  # PKCS#8, encrypted with the passphrase
+    passphrase: str = field(repr=False)
+    sha256: str
+    not_after: str
 
 
 @dataclass(frozen=True)
 class IssuedCredentials:
-    """A device's freshly issued password and which issue it is (the secret lives only here)."""
+    """A device's freshly issued password (and certificate) and which issue it is (the secrets live here)."""
 
     device_id: str
     kind: str
@@ -39,6 +66,7 @@ class IssuedCredentials:
     password: str
     version: int
     issued_at: datetime
+    client_certificate: ClientCertificate | None = None
 
 
 @dataclass(frozen=True)
@@ -57,10 +85,14 @@ def device_topics(kind: str, device_id: str) -> dict[str, str | None]:
     }
 
 
-def build_bundle(credentials: IssuedCredentials, broker: MqttEndpoint) -> dict[str, Any]:
-    """The full provisioning bundle of a device."""
+def build_bundle(
+    credentials: IssuedCredentials, broker: MqttEndpoint, trust: TrustAnchor | None = None
+) -> dict[str, Any]:
+    """The full provisioning bundle of a device (``trust``: the broker's CA, needed with TLS)."""
     kind, device_id = credentials.kind, credentials.device_id
     topics = device_topics(kind, device_id)
+    if broker.tls and trust is None:
+        raise CirculoError(f"bundle of {device_id}: TLS without the broker's CA")
     return {
         "device_id": device_id,
         "kind": kind,
@@ -69,6 +101,7 @@ def build_bundle(credentials: IssuedCredentials, broker: MqttEndpoint) -> dict[s
         "host": broker.host,
         "port": broker.port,
         "tls": broker.tls,
+        **(tls_fields(trust, credentials.client_certificate) if broker.tls and trust else {}),
         "topics": topics,
         "client_id": device_id,
         "coop_id": credentials.coop_id,
@@ -81,6 +114,21 @@ def build_bundle(credentials: IssuedCredentials, broker: MqttEndpoint) -> dict[s
         "issued_at": format_timestamp(credentials.issued_at),
         "bundle_version": BUNDLE_VERSION,
     }
+
+
+def tls_fields(trust: TrustAnchor, client: ClientCertificate | None) -> dict[str, Any]:
+    """The bundle's TLS fields: the CA (PEM only when private), its fingerprint, the client certificate."""
+    fields: dict[str, Any] = {"ca_cert": trust.pem} if trust.pem is not None else {}
+    fields["ca_sha256"] = trust.sha256
+    if client is not None:
+        fields |= {
+            "client_cert": client.chain_pem,
+            "client_key": client.key_pem,
+            "client_key_encryption": KEY_ENCRYPTION,
+            "client_cert_sha256": client.sha256,
+            "client_cert_not_after": client.not_after,
+        }
+    return fields
 
 
 def example_payloads(kind: str, at: datetime) -> dict[str, dict[str, Any]]:
@@ -108,8 +156,9 @@ def example_payloads(kind: str, at: datetime) -> dict[str, dict[str, Any]]:
 
 
 def compact_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
-    """The SPEC §8 fields only: what the QR code holds (small enough to scan from a phone)."""
-    return {name: bundle[name] for name in COMPACT_FIELDS}
+    """The SPEC §8 fields and the CA's fingerprint: what the QR code holds (small enough to scan
+    from a phone). Never a key, nor the key's passphrase."""
+    return {name: bundle[name] for name in COMPACT_FIELDS if name in bundle}
 
 
 def qr_payload(bundle: dict[str, Any]) -> str:

@@ -20,17 +20,19 @@ import psycopg
 from circulo.errors import Conflict, ServiceUnavailable
 from circulo.registry import store
 from circulo.registry.bundle import IssuedCredentials
+from circulo.registry.certificates import DeviceCerts
 from circulo.registry.dynsec import SERVICE_ROLES, DynsecAdmin
 from circulo.registry.errors import BrokerStepFailed, InvalidInput
 from circulo.registry.model import Device, DeviceSpec, spec_differences
 from circulo.registry.provision import (
     OnIssued,
+    SyncContext,
     apply_sync,
     broker_admin,
     disable_device_client,
     issue_credentials,
 )
-from circulo.registry.reconcile import SyncAction, owns_client, plan_sync
+from circulo.registry.reconcile import STEP_ORDER, SyncAction, owns_client, plan_certificates, plan_sync
 from circulo.registry.settings import RegistrySettings
 from circulo.registry.survey import ImportPlan, SurveyRow, plan_import
 from circulo.registry.validation import spec_problems
@@ -97,7 +99,7 @@ def add_device(settings: RegistrySettings, spec: DeviceSpec) -> Provisioned:
         with broker_step(spec.device_id), broker_admin(settings) as admin:
             if not created:
                 _refuse_reissue(admin, store.require_device(conn, spec.device_id))
-            credentials = issue_credentials(admin, conn, spec)
+            credentials = issue_credentials(admin, conn, spec, DeviceCerts(settings))
         return Provisioned(store.require_device(conn, spec.device_id), credentials, created)
 
 
@@ -153,7 +155,7 @@ def import_survey(
             return _import_result(plan)
         what = f"{len(plan.new)} device(s) registered from {source}"
         with broker_step(what), broker_admin(settings) as admin:
-            issued, failed = _issue_missing(admin, conn, plan, on_issued)
+            issued, failed = _issue_missing(admin, conn, plan, on_issued, DeviceCerts(settings))
     return _import_result(plan, issued, failed)
 
 
@@ -169,7 +171,7 @@ def _import_result(
 
 
 def _issue_missing(
-    admin: DynsecAdmin, conn: psycopg.Connection, plan: ImportPlan, on_issued: OnIssued
+    admin: DynsecAdmin, conn: psycopg.Connection, plan: ImportPlan, on_issued: OnIssued, certs: DeviceCerts
 ) -> tuple[list[str], dict[str, str]]:
     """Credentials for new rows, and for unchanged rows whose broker client is missing (a repair)."""
     clients = admin.list_clients()
@@ -177,7 +179,7 @@ def _issue_missing(
     issued, failed = [], {}
     for spec in wanted:
         try:
-            on_issued(issue_credentials(admin, conn, spec))
+            on_issued(issue_credentials(admin, conn, spec, certs))
         except Conflict as e:  # one foreign client must not stop the others
             failed[spec.device_id] = e.message
             continue
@@ -211,7 +213,7 @@ def retire_device(settings: RegistrySettings, device_id: str) -> Retired:
             store.require_device(conn, device_id, for_update=True)
             newly_retired = store.retire_device(conn, device_id)
         with broker_step(f"device {device_id} retired"), broker_admin(settings) as admin:
-            had_client = disable_device_client(admin, conn, device_id)
+            had_client = disable_device_client(admin, conn, device_id, DeviceCerts(settings))
         return Retired(store.require_device(conn, device_id), newly_retired, had_client)
 
 
@@ -222,18 +224,24 @@ def rotate_credentials(settings: RegistrySettings, device_id: str) -> IssuedCred
         if device.retired:
             raise Conflict(f"device {device_id} is retired; it gets no new credentials")
         with broker_admin(settings) as admin:
-            return issue_credentials(admin, conn, device.spec)
+            return issue_credentials(admin, conn, device.spec, DeviceCerts(settings))
 
 
 def sync_broker(
     settings: RegistrySettings, on_issued: OnIssued, *, dry_run: bool = False
 ) -> list[SyncAction]:
     """Reconcile the broker's clients and roles with the registry; return the plan (applied unless dry)."""
+    certs = DeviceCerts(settings)
     with store.database(settings.database_url) as conn, broker_admin(settings) as admin:
         devices = store.all_devices(conn)
         plan = plan_sync(devices, admin.list_clients(), admin.list_roles(), SERVICE_ROLES)
+        index = certs.index()
+        if index is not None:
+            plan += plan_certificates(devices, index, certs.crl_pending())
+        plan.sort(key=lambda a: STEP_ORDER[a.step])
         if not dry_run:
-            apply_sync(admin, conn, {d.device_id: d for d in devices}, plan, on_issued)
+            by_id = {d.device_id: d for d in devices}
+            apply_sync(SyncContext(admin, conn, by_id, certs, on_issued), plan)
         return plan
 
 

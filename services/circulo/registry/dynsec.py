@@ -16,10 +16,10 @@ from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from circulo.errors import CirculoError, ServiceUnavailable
+from circulo.mqttclient import connect, new_client
 from circulo.settings import MqttEndpoint
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
@@ -97,14 +97,7 @@ class DynsecAdmin:
         self._pending: dict[str, threading.Event] = {}
         self._answers: dict[str, dict[str, Any]] = {}
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"circulo-dynsec-{uuid.uuid4().hex[:12]}",
-            protocol=mqtt.MQTTv5,
-        )
-        self._client.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            self._client.tls_set()
+        self._client = new_client(endpoint, f"circulo-dynsec-{uuid.uuid4().hex[:12]}")
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
 
@@ -117,10 +110,7 @@ class DynsecAdmin:
 
     def connect(self) -> None:
         """Connect, subscribe to the response topic, and wait until both are done."""
-        try:
-            self._client.connect(self._endpoint.host, self._endpoint.port, keepalive=30)
-        except OSError as e:
-            raise ServiceUnavailable(f"broker {self._endpoint.host}:{self._endpoint.port}: {e}") from e
+        connect(self._client, self._endpoint, keepalive=30)
         self._client.loop_start()
         self._client.subscribe(RESPONSE_TOPIC, qos=1)
         if not self._subscribed.wait(self._timeout):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
@@ -19,6 +20,7 @@ from circulo.logs import get_logger
 from circulo.registry import store
 from circulo.registry.access import device_acls, device_role, device_textname, new_password
 from circulo.registry.bundle import IssuedCredentials
+from circulo.registry.certificates import DeviceCerts
 from circulo.registry.dynsec import SERVICE_ROLES, DynsecAdmin
 from circulo.registry.model import Device, DeviceSpec
 from circulo.registry.reconcile import Step, SyncAction, owns_client
@@ -36,14 +38,25 @@ def broker_admin(settings: RegistrySettings) -> Iterator[DynsecAdmin]:
         yield admin
 
 
-def issue_credentials(admin: DynsecAdmin, conn: psycopg.Connection, spec: DeviceSpec) -> IssuedCredentials:
-    """A new password for the device, put on the broker (client created, or reset), then recorded."""
+def issue_credentials(
+    admin: DynsecAdmin, conn: psycopg.Connection, spec: DeviceSpec, certs: DeviceCerts
+) -> IssuedCredentials:
+    """A new password (and, with mutual TLS, a new certificate) put on the broker, then recorded.
+
+    The device's older certificates are revoked and the broker reloaded *before* the password
+    changes, so when the change cuts the live session the old bundle cannot come back.
+    """
     password = new_password()
     issued_at = datetime.now(UTC)
-    put_device_client(admin, spec, password)
+    client = certs.issue(conn, spec.device_id)
+    keep = client.serial if client else None
+    revoked = certs.revoke_device(conn, spec.device_id, keep=keep, reason="superseded")
+    put_device_client(admin, spec, password)  # a new password disconnects the device
+    certs.sessions_cut(revoked)
     version = store.record_issue(conn, spec.device_id, issued_at)
-    log.info("credentials_issued", device_id=spec.device_id, credentials_version=version)
-    return IssuedCredentials(spec.device_id, spec.kind, spec.coop_id, password, version, issued_at)
+    log.info("credentials_issued", device_id=spec.device_id, credentials_version=version,
+             certificate=keep, revoked=[c.serial for c in revoked])  # fmt: skip
+    return IssuedCredentials(spec.device_id, spec.kind, spec.coop_id, password, version, issued_at, client)
 
 
 def put_device_client(admin: DynsecAdmin, spec: DeviceSpec, password: str) -> None:
@@ -65,42 +78,72 @@ def put_device_client(admin: DynsecAdmin, spec: DeviceSpec, password: str) -> No
     admin.enable_client(spec.device_id)
 
 
-def disable_device_client(admin: DynsecAdmin, conn: psycopg.Connection, device_id: str) -> bool:
-    """Disable the device's client (its logins refused, its connection closed); False when it had none."""
+def disable_device_client(
+    admin: DynsecAdmin, conn: psycopg.Connection, device_id: str, certs: DeviceCerts
+) -> bool:
+    """Disable the device's client (its logins refused, its connection closed) and revoke its
+    certificates; False when it had no client."""
     client = admin.get_client(device_id)
     present = client is not None and owns_client(client, device_id)
     if present and client is not None and not client.disabled:
         admin.disable_client(device_id)
+    certs.revoke_retired(conn, device_id)
     store.set_broker_state(conn, device_id, "disabled")
     log.info("device_client_disabled", device_id=device_id, had_client=present)
     return present
 
 
-def apply_sync(
-    admin: DynsecAdmin,
-    conn: psycopg.Connection,
-    devices: Mapping[str, Device],
-    plan: list[SyncAction],
-    on_issued: OnIssued,
-) -> None:
-    """Carry out a sync plan (reconcile.plan_sync), in its order; conflicts are left as reported."""
+def cut_session(admin: DynsecAdmin, device: Device) -> None:
+    """Disconnect an active device (disable its client, enable it again): a revoked certificate's
+    session would otherwise live on. A retired device's client is disabled: nothing to cut."""
+    if device.retired:
+        return
+    admin.execute([{"command": "disableClient", "username": device.device_id}], ignore=("not found",))
+    admin.execute([{"command": "enableClient", "username": device.device_id}], ignore=("not found",))
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    """What applying a sync plan works with."""
+
+    admin: DynsecAdmin
+    conn: psycopg.Connection
+    devices: Mapping[str, Device]
+    certs: DeviceCerts
+    on_issued: OnIssued
+
+
+def apply_sync(context: SyncContext, plan: list[SyncAction]) -> None:
+    """Carry out a sync plan (reconcile.plan_sync and plan_certificates), in its order; conflicts
+    are left as reported."""
     for action in plan:
-        apply_action(admin, conn, devices, action, on_issued)
+        if action.step in CERTIFICATE_STEPS:
+            apply_certificate_action(context, action)
+        else:
+            apply_action(context, action)
         log.info("sync_step", step=str(action.step), target=action.target)
 
 
-def apply_action(
-    admin: DynsecAdmin,
-    conn: psycopg.Connection,
-    devices: Mapping[str, Device],
-    action: SyncAction,
-    on_issued: OnIssued,
-) -> None:
-    target = action.target
+CERTIFICATE_STEPS = (Step.REVOKE_CERT, Step.PUBLISH_CRL, Step.CUT_SESSION)
+
+
+def apply_certificate_action(context: SyncContext, action: SyncAction) -> None:
+    certs, conn = context.certs, context.conn
+    if action.step is Step.REVOKE_CERT:
+        certs.revoke_retired(conn, action.target)
+    elif action.step is Step.PUBLISH_CRL:
+        certs.publish_crl(conn)
+    elif action.step is Step.CUT_SESSION:
+        cut_session(context.admin, context.devices[action.target])
+        certs.sessions_cut(certs.uncut(action.target))
+
+
+def apply_action(context: SyncContext, action: SyncAction) -> None:
+    admin, conn, devices, target = context.admin, context.conn, context.devices, action.target
     if action.step is Step.SET_ROLE:
         ensure_any_role(admin, devices, target)
     elif action.step is Step.CREATE_CLIENT:
-        on_issued(issue_credentials(admin, conn, devices[target].spec))
+        context.on_issued(issue_credentials(admin, conn, devices[target].spec, context.certs))
     elif action.step is Step.SET_CLIENT_ROLES:
         admin.set_client_roles(target, [device_role(target)])
     elif action.step is Step.ENABLE_CLIENT:

@@ -7,6 +7,11 @@ own topics and an enabled client holding exactly that role; a retired device's c
 disabled; a client holding a device role with no registered device behind it (an orphan)
 is disabled; a client that has a device's name but is not a device client (a service
 account, a hand-made client) is reported, never changed.
+
+Certificates (mutual TLS, :func:`plan_certificates`): a retired device's certificates are
+revoked; a CRL that lacks a revocation, or is due, is published and the broker reloaded;
+the live session of an active device whose certificate was revoked is cut (the broker
+never re-checks a session it accepted).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from circulo.pki.model import Index
 from circulo.registry.access import DEVICE_TEXTNAME_PREFIX, device_acls, device_role, is_device_role
 from circulo.registry.dynsec import Acl, ClientInfo, RoleInfo
 from circulo.registry.model import Device
@@ -29,6 +35,9 @@ class Step(enum.StrEnum):
     ENABLE_CLIENT = "enable_client"
     DISABLE_CLIENT = "disable_client"
     DISABLE_ORPHAN = "disable_orphan"
+    REVOKE_CERT = "revoke_certificate"
+    PUBLISH_CRL = "publish_crl"
+    CUT_SESSION = "cut_session"
     RECORD_STATE = "record_state"
     CONFLICT = "conflict"
 
@@ -123,4 +132,27 @@ def _plan_retired(device: Device, client: ClientInfo | None) -> list[SyncAction]
         actions.append(SyncAction(Step.DISABLE_CLIENT, device.device_id, "the device is retired"))
     if device.broker_state != "disabled":
         actions.append(SyncAction(Step.RECORD_STATE, device.device_id, "disabled"))
+    return actions
+
+
+def plan_certificates(devices: Sequence[Device], index: Index, crl_pending: bool) -> list[SyncAction]:
+    """The certificate steps of a sync: revoke what retired devices hold, publish the CRL, cut sessions."""
+    actions = [action for device in devices for action in _device_certificate_steps(device, index)]
+    if crl_pending or any(a.step is Step.REVOKE_CERT for a in actions):
+        actions.append(SyncAction(Step.PUBLISH_CRL, "crl", CRL_DUE))
+    return sorted(actions, key=lambda a: STEP_ORDER[a.step])
+
+
+CRL_DUE = "a revocation not in the CRL yet, or the CRL is due; the broker is reloaded"
+
+
+def _device_certificate_steps(device: Device, index: Index) -> list[SyncAction]:
+    device_id, actions = device.device_id, []
+    live = index.live_of("device", device_id)
+    if device.retired and live:
+        actions.append(SyncAction(Step.REVOKE_CERT, device_id, f"retired; {len(live)} live certificate(s)"))
+    uncut = [e for e in index.entries if e.kind == "device" and e.name == device_id and not e.sessions_cut]
+    if uncut:
+        why = "its client is disabled" if device.retired else "its session may still be live"
+        actions.append(SyncAction(Step.CUT_SESSION, device_id, f"{len(uncut)} revoked; {why}"))
     return actions

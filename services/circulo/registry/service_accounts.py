@@ -36,10 +36,11 @@ class ServiceCredentials:
     password: str
 
     def url(self, broker: MqttEndpoint) -> str:
-        """``mqtt://user:password@host:port`` for the service's settings."""
+        """``mqtts://user:password@host:port?cafile=…`` for the service's settings."""
         scheme = "mqtts" if broker.tls else "mqtt"
         auth = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}"
-        return f"{scheme}://{auth}@{broker.host}:{broker.port}"
+        query = f"?cafile={quote(broker.cafile)}" if broker.cafile else ""
+        return f"{scheme}://{auth}@{broker.host}:{broker.port}{query}"
 
 
 def add_service_account(admin: DynsecAdmin, username: str, role: str) -> ServiceCredentials:
