@@ -138,7 +138,7 @@ def test_without_a_broker_admin_url_the_error_says_how_to_set_it(db_url: str) ->
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().startswith("error: device_broker_url is plaintext: devices reach the broker only")
+    assert done.stderr.strip().startswith("error: device_broker_url is plaintext: devices reach the broker")
     done = subprocess.run(
         [sys.executable, "-m", "circulo", "service-account", "list"],
         capture_output=True,
