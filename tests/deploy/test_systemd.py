@@ -40,7 +40,7 @@ def test_each_daemon_unit_runs_its_command_with_restart_and_an_environment_file(
     assert service["User"] == "circulo"
 
 
-@pytest.mark.parametrize("name", [*DAEMONS, "circulo-retention.service"])
+@pytest.mark.parametrize("name", [*DAEMONS, "circulo-retention.service", "circulo-pki-renew.service"])
 def test_each_unit_is_hardened(name: str) -> None:
     service = unit(name)["Service"]
     for key, value in HARDENING.items():
@@ -53,8 +53,22 @@ def test_retention_runs_on_a_timer_the_operator_sets() -> None:
     assert "dashboards retention --older-than" in unit("circulo-retention.service")["Service"]["ExecStart"]
 
 
+def test_the_pki_is_renewed_hourly_and_the_broker_reloaded_with_privileges() -> None:
+    timer = unit("circulo-pki-renew.timer")["Timer"]
+    assert timer["OnCalendar"] == "hourly" and timer["Persistent"] == "true"
+    service = unit("circulo-pki-renew.service")["Service"]
+    assert service["ExecStart"].endswith("circulo pki renew")
+    assert service["User"] == "circulo"
+    assert service["ExecStartPost"].startswith("+") and "reload" in service["ExecStartPost"]
+
+
 @pytest.mark.parametrize(
-    "name", [*sorted(p.name for p in SYSTEMD.glob("*.service")), "circulo-retention.timer"]
+    "name",
+    [
+        *sorted(p.name for p in SYSTEMD.glob("*.service")),
+        "circulo-retention.timer",
+        "circulo-pki-renew.timer",
+    ],
 )
 def test_systemd_analyze_finds_nothing_wrong_but_the_absent_binary(name: str) -> None:
     analyze = shutil.which("systemd-analyze")

@@ -6,13 +6,12 @@ import subprocess
 import sys
 import threading
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port
+from circulo.mqttclient import new_client
 from circulo.settings import MqttEndpoint
 from circulo.store import migrate
 
@@ -112,8 +111,7 @@ def roundtrip(url: str, topic: str) -> bytes | None:
     got: list[bytes] = []
     arrived = threading.Event()
     subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.username_pw_set(endpoint.username, endpoint.password)
+    client = new_client(endpoint)
     client.on_subscribe = lambda *a: subscribed.set()
     client.on_message = lambda c, u, m: (got.append(m.payload), arrived.set())
     client.connect(endpoint.host, endpoint.port)
@@ -143,7 +141,7 @@ def test_the_broker_fixture_survives_kill_and_graceful_restart(
 
 
 def test_the_broker_refuses_anonymous_clients(broker: MosquittoBroker) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = new_client(MqttEndpoint.from_url(broker.url(listener="devices")))
     result: list[object] = []
     done = threading.Event()
     client.on_connect = lambda c, u, f, rc, p: (result.append(rc), done.set())

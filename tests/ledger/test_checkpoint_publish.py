@@ -9,28 +9,22 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt import publish
-from paho.mqtt.enums import CallbackAPIVersion
 from tests.conftest import BrokerAccounts
 from tests.ledger.conftest import LedgerCli, seed
 from tests.ledger.ledger_factories import T0
+from tests.support import Publisher, v5_client
 
 from circulo.errors import ServiceUnavailable
 from circulo.ledger.checkpoint import checkpoint_from_dict, checkpoint_signature_holds, sign_checkpoint
 from circulo.ledger.keys import Signer, load_signer
 from circulo.ledger.publish import publish_checkpoint
 from circulo.ledger.settings import CHECKPOINT_TOPIC
-from circulo.settings import MqttEndpoint
 
 
 def retained_checkpoint(mqtt_url: str) -> mqtt.MQTTMessage:
     """Subscribe afresh and return the retained message the broker hands a new subscriber."""
-    endpoint = MqttEndpoint.from_url(mqtt_url)
     messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
-    )
-    client.username_pw_set(endpoint.username, endpoint.password)
+    client, endpoint = v5_client(mqtt_url, f"t-{uuid.uuid4().hex[:8]}")
     client.on_connect = lambda c, *_: c.subscribe(CHECKPOINT_TOPIC, qos=1)
     client.on_message = lambda _c, _u, message: messages.put(message)
     client.connect(endpoint.host, endpoint.port)
@@ -46,10 +40,8 @@ def retained_checkpoint(mqtt_url: str) -> mqtt.MQTTMessage:
 def clear_retained(service_mqtt_url: str) -> Iterator[None]:
     """Leave the session broker without a retained checkpoint for the tests that follow."""
     yield
-    endpoint = MqttEndpoint.from_url(service_mqtt_url)
-    auth = {"username": endpoint.username, "password": endpoint.password}
-    publish.single(CHECKPOINT_TOPIC, b"", qos=1, retain=True, hostname=endpoint.host, port=endpoint.port,
-                   auth=auth, protocol=mqtt.MQTTv5)  # fmt: skip
+    with Publisher(service_mqtt_url) as publisher:
+        publisher.publish_all([(CHECKPOINT_TOPIC, b"")], retain=True)
 
 
 @pytest.mark.usefixtures("clear_retained")

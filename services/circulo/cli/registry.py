@@ -25,10 +25,11 @@ from circulo.ledger.keys import load_signer
 from circulo.ledger.requests import TransferRequest, new_nonce, sign_transfer
 from circulo.logs import configure_logging
 from circulo.registry import commissioning, devices, members, render, service_accounts
+from circulo.registry.brokerlog import BrokerView, broker_view
 from circulo.registry.bundle import IssuedCredentials, qr_text
 from circulo.registry.check import Verdict
 from circulo.registry.handout import Handout
-from circulo.registry.model import DeviceSpec
+from circulo.registry.model import Device, DeviceSpec
 from circulo.registry.provision import broker_admin
 from circulo.registry.settings import RegistrySettings
 from circulo.registry.survey import read_survey
@@ -375,12 +376,23 @@ def device_import(
 def device_list(
     ctx: CliContext, coop_id: str | None, kind: str | None, status: str | None, as_json: bool
 ) -> None:
-    """List devices with their status and broker state (pending = run `device sync`)."""
-    found = devices.list_devices(registry_settings(ctx), coop_id=coop_id, kind=kind, status=status)
+    """List devices with their status and broker state (pending = run `device sync`); with the
+    broker's log (broker_log_file), how each last connected: TLS+cert, TLS, or PLAIN (still on
+    the migration window's plaintext listener)."""
+    settings = registry_settings(ctx)
+    found = devices.list_devices(settings, coop_id=coop_id, kind=kind, status=status)
+    view = broker_view(settings.broker_log_file, settings.broker_config_file)
     if as_json:
-        echo_json([d.as_dict() for d in found])
+        echo_json([_listed(d, view) for d in found])
     else:
-        _lines(render.device_rows(found))
+        _lines(render.device_rows(found, view))
+
+
+def _listed(device: Device, view: BrokerView | None) -> dict[str, Any]:
+    if view is None:
+        return device.as_dict()
+    transport = view.transport(device.device_id)
+    return {**device.as_dict(), "transport": transport.as_dict() if transport else None}
 
 
 @device.command(name="show")

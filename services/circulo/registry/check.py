@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from circulo.registry.brokerlog import Transport
 from circulo_schemas.topics import device_topic
 
 # The channel that proves a device of each kind delivers data. A repair station publishes
@@ -63,6 +64,21 @@ class Readings:
 
 
 @dataclass(frozen=True)
+class TlsFacts:
+    """What the deployment knows of a device's TLS: the PKI's mode, the device's and the broker's
+    certificates (their expiry), the listener devices are given, what the broker's log shows,
+    and a bundle file left in the bundle directory."""
+
+    mutual_tls: bool = False
+    device_listener: int | None = None  # the port of device_broker_url
+    transport: Transport | None = None
+    log_read: bool = False  # a broker log was configured and read
+    certificate_not_after: datetime | None = None
+    broker_certificate_not_after: datetime | None = None
+    bundle_file: str | None = None
+
+
+@dataclass(frozen=True)
 class CheckSnapshot:
     """Everything the verdict needs, read at ``now`` (the database's clock)."""
 
@@ -84,6 +100,7 @@ class CheckSnapshot:
     seq_received: int = 0
     seq_missing: int = 0
     readings: Readings = field(default_factory=Readings)
+    tls: TlsFacts = field(default_factory=TlsFacts)
 
     def last(self, channel: str) -> LastMessage | None:
         return next((m for m in self.last_messages if m.channel == channel), None)
@@ -104,6 +121,7 @@ class CheckLimits:
     loss_warn_pct: float = 2
     loss_min_messages: int = 20
     power_margin_pct: int = 110
+    renew_before: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -376,6 +394,82 @@ def check_loss(s: CheckSnapshot, limits: CheckLimits) -> CheckResult | None:
     return CheckResult("loss", Verdict.PASS, summary, data=data)
 
 
+def check_transport(s: CheckSnapshot, limits: CheckLimits) -> CheckResult | None:
+    """The listener the device last connected on, and whether a certificate was required (SPEC §9)."""
+    transport = s.tls.transport
+    if not s.tls.log_read or (transport is None and not s.last_messages):
+        return None  # no log to read; or nothing arrived, which the connection check covers
+    if transport is None:
+        return CheckResult(
+            "transport", Verdict.WARN, "the broker's log (current file) has no connection of this device",
+            "the listener is unknown: check broker_log_file, or wait for the device's next connect",
+        )  # fmt: skip
+    when = f" ({_ago(s.now, transport.connection.at)})" if transport.connection.at else ""
+    summary = f"last connected {transport.words()}{when}"
+    step = _transport_step(s.tls, transport)
+    return CheckResult(
+        "transport", Verdict.WARN if step else Verdict.PASS, summary, step, transport.as_dict()
+    )
+
+
+def _transport_step(tls: TlsFacts, transport: Transport) -> str:
+    """What is wrong with how the device connects ('' when nothing)."""
+    if transport.tls is False:
+        port = tls.device_listener
+        return f"move the device to TLS on port {port} (bundle: tls, ca_cert) before the window closes"
+    if tls.device_listener is not None and transport.connection.port != tls.device_listener:
+        return f"set the device to port {tls.device_listener}, the device listener (this one is for services)"
+    if tls.mutual_tls and not transport.certificate_required:
+        return "the broker's device listener must have require_certificate true (mosquitto.conf)"
+    return ""
+
+
+def check_certificate(s: CheckSnapshot, limits: CheckLimits) -> CheckResult | None:
+    """Mutual TLS: the device's client certificate and the days it has left."""
+    if not s.tls.mutual_tls or s.status == "retired":
+        return None
+    step = f"circulo device rotate-credentials {s.device_id}, then flash the new bundle and its key"
+    return _expiry("certificate", "client certificate", s.tls.certificate_not_after, s, limits, step=step)
+
+
+def check_broker_certificate(s: CheckSnapshot, limits: CheckLimits) -> CheckResult | None:
+    """The broker's certificate: a device stops connecting the day it expires."""
+    step = "renew the broker's certificate: circulo pki renew (or the public CA's renewal)"
+    not_after = s.tls.broker_certificate_not_after
+    return _expiry(
+        "broker_certificate", "broker certificate", not_after, s, limits, step=step, missing_ok=True
+    )
+
+
+def _expiry(
+    name: str, what: str, not_after: datetime | None, s: CheckSnapshot, limits: CheckLimits, *,
+    step: str, missing_ok: bool = False,
+) -> CheckResult | None:  # fmt: skip
+    now = s.now
+    if not_after is None:
+        return None if missing_ok else CheckResult(name, Verdict.FAIL, f"no {what} issued", step)
+    left = not_after - now
+    data = {"not_after": not_after, "days_left": round(left / timedelta(days=1), 1)}
+    if left <= timedelta(0):
+        return CheckResult(name, Verdict.FAIL, f"{what} expired {_span(-left)} ago", step, data)
+    summary = f"{what} valid {_span(left)} more (until {not_after:%Y-%m-%d})"
+    if left <= limits.renew_before:
+        return CheckResult(name, Verdict.WARN, summary + ": renew it now", step, data)
+    return CheckResult(name, Verdict.PASS, summary, data=data)
+
+
+def check_bundle_file(s: CheckSnapshot, limits: CheckLimits) -> CheckResult | None:
+    """A commissioned device's bundle file should not lie around: it holds the password (and key)."""
+    if s.tls.bundle_file is None or s.status != "active":
+        return None
+    return CheckResult(
+        "bundle_file",
+        Verdict.WARN,
+        f"its bundle is still at {s.tls.bundle_file}: it holds the password (and the encrypted key)",
+        f"delete it now that the device is flashed: shred -u {s.tls.bundle_file} (and its .png)",
+    )
+
+
 CHECKS: tuple[Callable[[CheckSnapshot, CheckLimits], CheckResult | None], ...] = (
     check_registry,
     check_connection,
@@ -386,6 +480,10 @@ CHECKS: tuple[Callable[[CheckSnapshot, CheckLimits], CheckResult | None], ...] =
     check_signal,
     check_energy,
     check_loss,
+    check_transport,
+    check_certificate,
+    check_broker_certificate,
+    check_bundle_file,
 )
 
 

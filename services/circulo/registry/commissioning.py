@@ -10,12 +10,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from circulo.errors import CirculoError
+from circulo.pki import queries as pki_queries
+from circulo.pki.layout import BROKER_SERVER
 from circulo.registry import queries, store
+from circulo.registry.brokerlog import broker_view
+from circulo.registry.certificates import DeviceCerts
 from circulo.registry.check import (
     CheckLimits,
     CheckReport,
@@ -23,12 +28,14 @@ from circulo.registry.check import (
     LastMessage,
     QuarantinedMessage,
     Readings,
+    TlsFacts,
     Verdict,
     evaluate,
     first_data_arrived,
 )
 from circulo.registry.model import Device
 from circulo.registry.settings import RegistrySettings
+from circulo.settings import MqttEndpoint
 
 # table -> channel, per kind
 TABLES = {
@@ -57,8 +64,38 @@ class CheckOutcome:
         }
 
 
-def load_snapshot(conn: psycopg.Connection, device: Device) -> CheckSnapshot:
-    """What the database knows of the device now (its own clock)."""
+@dataclass(frozen=True)
+class TlsSources:
+    """Where the TLS facts of a check come from: the PKI, the broker's log and config, bundles."""
+
+    settings: RegistrySettings
+
+    def facts(self, conn: psycopg.Connection, device_id: str) -> TlsFacts:
+        """Read them now (the log is read again at every poll of ``--wait``)."""
+        settings = self.settings
+        view = broker_view(settings.broker_log_file, settings.broker_config_file)
+        listener = (
+            MqttEndpoint.from_url(settings.device_broker_url).port if settings.device_broker_url else None
+        )
+        bundle = Path(settings.bundle_dir) / f"{device_id}.json" if settings.bundle_dir else None
+        return TlsFacts(
+            mutual_tls=DeviceCerts(settings).mutual_tls,
+            device_listener=listener,
+            transport=view.transport(device_id) if view else None,
+            log_read=view is not None,
+            certificate_not_after=_not_after(conn, "device", device_id),
+            broker_certificate_not_after=_not_after(conn, "server", BROKER_SERVER),
+            bundle_file=str(bundle) if bundle is not None and bundle.exists() else None,
+        )
+
+
+def _not_after(conn: psycopg.Connection, kind: str, name: str) -> datetime | None:
+    row = conn.execute(pki_queries.CURRENT_CERTIFICATE, {"kind": kind, "name": name}).fetchone()
+    return row[2] if row else None
+
+
+def load_snapshot(conn: psycopg.Connection, device: Device, tls: TlsSources | None = None) -> CheckSnapshot:
+    """What the database (and the broker's log) knows of the device now (the database's clock)."""
     device_id = device.device_id
     now = _scalar(conn, queries.NOW, ())
     last: list[LastMessage] = []
@@ -86,6 +123,7 @@ def load_snapshot(conn: psycopg.Connection, device: Device) -> CheckSnapshot:
         valid_last_hour=valid_last_hour,
         rejected_last_hour=int(_scalar(conn, queries.COUNT_RECENT_REJECTIONS, (device_id,))),
         readings=readings,
+        tls=tls.facts(conn, device_id) if tls is not None else TlsFacts(),
         **_state_fields(state, conn, device_id),
     )
 
@@ -127,14 +165,15 @@ def check_device(
 ) -> CheckOutcome:
     """The commissioning report; with ``wait_s``, first poll until the first valid data arrives."""
     deadline = time.monotonic() + wait_s
+    tls = TlsSources(settings)
     with store.database(settings.database_url) as conn:
         device = store.require_device(conn, device_id)
-        snapshot = load_snapshot(conn, device)
+        snapshot = load_snapshot(conn, device, tls)
         while wait_s and not first_data_arrived(snapshot) and time.monotonic() < deadline:
             if on_poll:
                 on_poll(snapshot)
             time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
-            snapshot = load_snapshot(conn, store.require_device(conn, device_id))
+            snapshot = load_snapshot(conn, store.require_device(conn, device_id), tls)
         report = evaluate(snapshot, limits)
         newly = store.record_commissioned(conn, device_id) if report.verdict is Verdict.PASS else None
         commissioned_at = newly or store.require_device(conn, device_id).commissioned_at

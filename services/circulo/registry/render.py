@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from circulo.registry.brokerlog import BrokerView, Transport
 from circulo.registry.check import CheckReport, Verdict
 from circulo.registry.model import Device, Member
 from circulo.registry.reconcile import Step, SyncAction
@@ -33,12 +34,29 @@ def when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def device_rows(devices: Sequence[Device]) -> list[str]:
+def device_rows(devices: Sequence[Device], view: BrokerView | None = None) -> list[str]:
+    """The device table; with the broker's log, how each device last connected (PLAIN: still on
+    the migration window's plaintext listener)."""
     rows = [
         (d.device_id, d.kind, d.spec.coop_id, d.status, d.broker_state, d.spec.location_name, d.registered_at)
         for d in devices
     ]
-    return table(("DEVICE", "KIND", "CO-OP", "STATUS", "BROKER", "LOCATION", "REGISTERED"), rows)
+    header = ("DEVICE", "KIND", "CO-OP", "STATUS", "BROKER", "LOCATION", "REGISTERED")
+    if view is None:
+        return table(header, rows)
+    marks = [transport_mark(view.transport(d.device_id)) for d in devices]
+    return table((*header, "TRANSPORT"), [(*row, mark) for row, mark in zip(rows, marks, strict=True)])
+
+
+def transport_mark(transport: Transport | None) -> str:
+    """``TLS+cert``, ``TLS``, ``PLAIN`` or ``-`` (no connection in the log)."""
+    if transport is None:
+        return "-"
+    if transport.tls is None:
+        return f"port {transport.connection.port}?"
+    if not transport.tls:
+        return "PLAIN"
+    return "TLS+cert" if transport.certificate_required else "TLS"
 
 
 def device_detail(device: Device) -> list[str]:
