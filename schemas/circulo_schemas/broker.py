@@ -107,6 +107,18 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """An SSL socket that closes itself when its handshake fails: paho-mqtt keeps no reference to
+    a socket whose handshake raised, and would leave it to the garbage collector."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 def tls_context(
     *, cafile: str | None = None, cadata: str | None = None, client: ClientCertificate | None = None
 ) -> ssl.SSLContext:
@@ -117,6 +129,7 @@ def tls_context(
     except (OSError, ssl.SSLError) as e:
         raise BrokerTlsError(f"CA {cafile or 'data'}: cannot load it ({_reason(e)})") from e
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.sslsocket_class = _ClosingSSLSocket
     if client is not None:
         try:
             context.load_cert_chain(client.certfile, client.keyfile, client.passphrase)
@@ -133,7 +146,7 @@ def _reason(error: BaseException) -> str:
 
 # OpenSSL's X509_V_ERR codes a client meets when it verifies a broker
 UNKNOWN_CA_CODES = frozenset({2, 18, 19, 20, 21})
-HOSTNAME_MISMATCH = 62
+NAME_MISMATCH_CODES = frozenset({62, 64})  # host name, IP address
 EXPIRED, NOT_YET_VALID = 10, 9
 ALERTS = {
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the broker requires a client certificate (mutual TLS)",
@@ -158,7 +171,7 @@ def tls_failure(error: BaseException, host: str, cafile: str | None) -> str | No
 def _verification_failure(error: ssl.SSLCertVerificationError, host: str, cafile: str | None) -> str:
     code = error.verify_code
     trusted = f"the CA in {cafile}" if cafile else "the system's trusted CAs"
-    if code == HOSTNAME_MISMATCH:
+    if code in NAME_MISMATCH_CODES:
         return f"the broker's certificate is not valid for {host!r} (host name mismatch): use a name it lists"
     if code in UNKNOWN_CA_CODES:
         return f"the broker's certificate is not signed by {trusted} (unknown CA)"

@@ -26,7 +26,7 @@ NAMES = ServerNames(("mqtt.example.org", "mosquitto"), ("127.0.0.1",))
 
 
 def new_pki(tmp_path: Path, **settings: object) -> PkiSettings:
-    pki = PkiSettings(pki_dir=str(tmp_path / "pki"), **settings)  # type: ignore[arg-type]
+    pki = PkiSettings(pki_dir=str(tmp_path / "pki"), **settings)
     authority.init(pki, InitRequest("Sunny Co-op", NAMES, key_type="ec"))
     return pki
 

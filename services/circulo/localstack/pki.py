@@ -21,13 +21,14 @@ POSTGRES_SERVER = "postgres"
 ORGANISATION = "Circulo local stack"
 
 
-def local_pki(directory: Path, *, mutual_tls: bool = False) -> PkiSettings:
-    """The PKI in ``directory`` (created when absent), with mutual TLS on or off as asked."""
+def local_pki(directory: Path, *, mutual_tls: bool = False, names: ServerNames = LOCAL_NAMES) -> PkiSettings:
+    """The PKI in ``directory`` (created when absent), with mutual TLS on or off as asked;
+    ``names``: what the broker's and PostgreSQL's certificates are for."""
     settings = PkiSettings(pki_dir=str(directory), broker_group=MOSQUITTO_USER if is_root() else None)
     layout = settings.layout()
     if not layout.config_file.exists():
-        authority.init(settings, InitRequest(ORGANISATION, LOCAL_NAMES, mutual_tls=mutual_tls))
-        authority.issue_server(settings, POSTGRES_SERVER, LOCAL_NAMES)
+        authority.init(settings, InitRequest(ORGANISATION, names, mutual_tls=mutual_tls))
+        authority.issue_server(settings, POSTGRES_SERVER, names)
     elif files.load_config(layout).mutual_tls != mutual_tls:
         authority.set_mutual_tls(settings, mutual_tls)
     open_path_for(directory)
