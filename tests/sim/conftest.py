@@ -44,12 +44,16 @@ class RegisteredCoop:
 
 
 def registry_env(db_url: str, broker: MosquittoBroker) -> dict[str, str]:
+    """The registry's settings for this broker (its PKI is the one its certificates come from)."""
     admin = broker.url(broker.admin_username, broker.admin_password)
     return {
         "CIRCULO_DATABASE_URL": db_url,
         "CIRCULO_MQTT_URL": broker.url(),
         "CIRCULO_BROKER_ADMIN_URL": admin,
-        "CIRCULO_DEVICE_BROKER_URL": broker.url(),
+        "CIRCULO_DEVICE_BROKER_URL": broker.url(listener="devices").split("?")[0],
+        "CIRCULO_PKI_DIR": str(broker.tls.certs_dir.parent),
+        "CIRCULO_BROKER_PID_FILE": str(broker.pid_file),
+        "CIRCULO_BROKER_LOG_FILE": str(broker.log_file),
         "CIRCULO_LOG_LEVEL": "WARNING",
     }
 
