@@ -216,6 +216,36 @@ def insert_fleet_state(conn: psycopg.Connection) -> None:
         )
 
 
+# (kind, name, days left, revoked): what circulo pki mirrors (its own clock: expiry is relative to now)
+CERTIFICATES = (
+    ("root", "Sunny Root CA", 7000, False),
+    ("issuing", "Sunny Issuing CA", 1500, False),
+    ("server", "broker", 20, False),
+    ("device", "m-sunny-1", 700, False),
+    ("device", "m-sunny-2", 5, True),  # rotated: revoked, and its successor below
+    ("device", "m-sunny-2", 1090, False),
+    ("device", "m-windy-1", 300, False),
+)
+CRL_AGE = timedelta(hours=3)
+
+
+def insert_pki(conn: psycopg.Connection) -> None:
+    """The PKI's mirror: certificates with their expiry (one revoked) and a CRL three hours old."""
+    now = datetime.now(UTC)
+    for n, (kind, name, days, revoked) in enumerate(CERTIFICATES):
+        conn.execute(
+            "INSERT INTO pki_certificate (serial, kind, name, subject, sha256, not_before, not_after,"
+            " revoked_at, revocation_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (format(n + 1, "x"), kind, name, f"CN={name}", sha(kind, n).hex(), now - timedelta(days=10 - n),
+             now + timedelta(days=days), now if revoked else None, "superseded" if revoked else None),
+        )  # fmt: skip
+    conn.execute(
+        "INSERT INTO pki_crl (crl_number, issuer_sha256, this_update, next_update, revoked_count)"
+        " VALUES (4, %s, %s, %s, 1)",
+        (sha("issuing").hex(), now - CRL_AGE, now - CRL_AGE + timedelta(days=7)),
+    )
+
+
 def insert_all(conn: psycopg.Connection, *, with_ledger: bool = False) -> None:
     """The whole fixture day (with the ledger and rewards rows when asked)."""
     insert_registry(conn)
@@ -223,6 +253,7 @@ def insert_all(conn: psycopg.Connection, *, with_ledger: bool = False) -> None:
     insert_bin_day(conn)
     insert_repairs(conn)
     insert_fleet_state(conn)
+    insert_pki(conn)
     if with_ledger:
         insert_ledger(conn)
         insert_rewards(conn)

@@ -172,3 +172,19 @@ def test_certificate_panels_show_what_was_issued_claimed_and_is_held_per_co_op(
         assert set(by_holder) == {"ana@sunny", "buyer@grid", "treasury@sunny"}
         assert by_holder["buyer@grid"][names.index("Claimed kWh")] == Decimal("0.1")
         assert by_holder["treasury@sunny"][names.index("Active kWh")] == Decimal("0.3")
+
+
+def test_the_security_row_shows_days_left_and_the_crl_age_for_the_co_op_in_view(
+    loaded_db: str, reader_role: str
+) -> None:
+    with as_reader(loaded_db, reader_role) as conn:
+        assert 19 < single_value(conn, "circulo-fleet", "Broker certificate", scope("hour")) <= 20
+        assert single_value(conn, "circulo-fleet", "Revocation list", scope("hour")) == Decimal("3.0")
+        sql = grafana_sql(panel_sql("circulo-fleet", "Certificates: days left"), scope("hour", ("sunny",)))
+        names, rows = run(conn, sql)
+    listed = [(r[names.index("Kind")], r[names.index("Name")]) for r in rows]
+    # soonest first; the other co-op's device and the revoked certificate are not listed
+    assert listed == [("server", "broker"), ("device", "m-sunny-1"), ("device", "m-sunny-2"),
+                      ("issuing", "Sunny Issuing CA"), ("root", "Sunny Root CA")]  # fmt: skip
+    days = [r[names.index("Days left")] for r in rows]
+    assert days == sorted(days) and days[2] > 1000  # m-sunny-2's current certificate, not the revoked one

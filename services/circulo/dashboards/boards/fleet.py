@@ -1,4 +1,5 @@
-"""Fleet health for installers: online state, last seen, battery, signal, loss, quarantine."""
+"""Fleet health for installers: online state, last seen, battery, signal, loss, quarantine, and
+transport security (certificate expiry, the CRL's age: SPEC §9)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,27 @@ def quarantine_row(dashboard: db.Dashboard) -> db.Dashboard:
     )  # fmt: skip
 
 
+def security_row(dashboard: db.Dashboard) -> db.Dashboard:
+    """Days left of the broker's certificate, the CRL's age, and every certificate in use."""
+    certificates: table.Panel = table_panel(
+        "Certificates: days left",
+        "CAs, servers and this co-op's devices, soonest expiry first (renew 30 days ahead).",
+        24, 8,
+    )  # fmt: skip
+    return (
+        dashboard.with_row(db.Row("Transport security"))
+        .with_panel(stat_panel("fleet/broker_certificate_days", "Broker certificate",
+                               "Days until the broker's certificate expires: devices cannot connect after.",
+                               "d", width=12)
+                    .thresholds(thresholds((0, "red"), (14, "yellow"), (30, "green"))))
+        .with_panel(stat_panel("fleet/crl_age", "Revocation list",
+                               "Hours since the CRL was issued: re-issued daily, it expires after 7 days.",
+                               "none", width=12)
+                    .thresholds(thresholds((0, "green"), (48, "yellow"), (120, "red"))))
+        .with_panel(certificates.with_target(table_target("fleet/certificates")))
+    )  # fmt: skip
+
+
 def dashboard() -> db.Dashboard:
     """The fleet health dashboard."""
     board = new_dashboard(
@@ -97,4 +119,4 @@ def dashboard() -> db.Dashboard:
         "For installers: which devices are online, how well their messages arrive, and what is refused.",
         resolutions=("hour", "day"),
     )
-    return quarantine_row(radio_row(state_row(board)))
+    return security_row(quarantine_row(radio_row(state_row(board))))
