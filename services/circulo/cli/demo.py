@@ -166,8 +166,9 @@ def explore_hints(paths: DemoPaths, summary: DemoSummary) -> list[str]:
         f"  {circulo} rewards flags",
         f"  {circulo} quarantine list",
         f"  {circulo} device check {first_meter}",
-        f"  psql {database_url}",
-        f'  mosquitto_sub -v -L "$(cat {paths.operator_url_file})circulo/v1/#"',
+        f'  psql "{database_url}"',
+        f'  mosquitto_sub -v -L "$(cat {paths.operator_url_file})circulo/v1/#" \\',
+        f"      --cafile {paths.pki_dir}/broker-ca.pem",
         f"  {circulo} ingest    # and `{circulo} rewards run`, to keep going live",
         f"  {circulo} demo --down{'' if paths.root == default_state_dir() else f' --dir {paths.root}'}",
     ]

@@ -207,7 +207,7 @@ def config_values(run: DemoRun) -> ConfigValues:
         ledger_dir=run.paths.ledger_dir,
         bundle_dir=run.paths.bundle_dir,
         ingest_metrics_port=run.metrics_port,
-        device_broker_url=stack.broker.url(listener="devices"),
+        device_broker_url=stack.broker.url(listener="devices").split("?", 1)[0],
         pki_dir=run.paths.pki_dir,
         broker_pid_file=stack.broker.pid_file,
         broker_log_file=stack.broker.log_file,

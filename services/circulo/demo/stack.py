@@ -28,6 +28,7 @@ from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.localstack.pki import broker_tls, local_pki, postgres_tls
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port, port_open, wait_until
+from circulo.pki.service import mirror_everything
 from circulo.pki.settings import PkiSettings
 from circulo.store.db import connect
 
@@ -211,10 +212,12 @@ def down(paths: DemoPaths) -> list[str]:
 
 
 def fresh_database(stack: DemoStack) -> str:
-    """Drop and create the ``circulo`` database, migrate it to head, add the service logins."""
+    """Drop and create the ``circulo`` database, migrate it to head, add the service logins, and
+    mirror the stack's PKI into it (certificate expiry for device check and the dashboards)."""
     url = stack.postgres.fresh_database(DATABASE, migrated=True)
     with connect(url, autocommit=True, application_name="circulo-demo") as conn:
         for service, login in SERVICE_LOGINS.items():
             conn.execute(queries.create_login(login))
             conn.execute(queries.grant_group(GROUP_ROLES[service], login))
+    mirror_everything(stack.pki, url)
     return url
