@@ -6,7 +6,10 @@ Measurements (QoS 1, ack after commit, a realistic mix from 1,000 devices):
 - drain: N messages queued in the broker for the ingest's persistent session while it is
   stopped; start it; time from its broker connection to the last row committed;
 - steady: publishers at half the drain rate; publish-to-commit latency p50/p99;
-- the same drain with two ingest processes in one shared-subscription group.
+- the same drain with two ingest processes in one shared-subscription group;
+- the one-worker drain over plaintext and over TLS, alternately in the same run (the
+  broker's plaintext migration listener against its TLS service listener; PostgreSQL is
+  over TLS in both): what TLS costs.
 Baselines, same broker and database:
 1. broker ceiling: a paho subscriber with the same protocol options that does nothing
    with the messages (acknowledges each at once);
@@ -32,12 +35,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.stack import BenchStack, start_stack
+from circulo.mqttclient import new_client
 from circulo.settings import MqttEndpoint
 
 DEVICES = 1000
@@ -117,12 +120,9 @@ def register_fleet(db_url: str) -> None:
 
 # --- MQTT helpers ------------------------------------------------------------------------------
 def client(url: str, client_id: str = "", *, manual_ack: bool = False) -> tuple[mqtt.Client, MqttEndpoint]:
+    """A paho MQTT v5 client for the URL (TLS verified for mqtts://, as every Circulo client)."""
     endpoint = MqttEndpoint.from_url(url)
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
-    )
-    c.username_pw_set(endpoint.username, endpoint.password)
-    return c, endpoint
+    return new_client(endpoint, client_id, manual_ack=manual_ack), endpoint
 
 
 def publish(url: str, messages: list[tuple[str, bytes]]) -> float:
@@ -340,7 +340,14 @@ class Ingest:
     """``circulo ingest`` subprocesses."""
 
     def __init__(
-        self, stack: BenchStack, db_url: str, worker_id: str, group: str | None, log_dir: Path
+        self,
+        stack: BenchStack,
+        db_url: str,
+        worker_id: str,
+        group: str | None,
+        log_dir: Path,
+        *,
+        listener: str = "services",
     ) -> None:
         self.args = [
             sys.executable,
@@ -349,7 +356,7 @@ class Ingest:
             "--database-url",
             db_url,
             "--mqtt-url",
-            stack.mqtt_url("ingest"),
+            stack.mqtt_url("ingest", listener),
             "ingest",
             "--worker-id",
             worker_id,
@@ -404,12 +411,16 @@ def wait_heartbeat(db_url: str, worker_ids: list[str]) -> None:
     raise RuntimeError("ingest did not start")
 
 
-def ingest_drain(stack: BenchStack, messages: list[tuple[str, bytes]], workers: int, name: str) -> float:
+def ingest_drain(
+    stack: BenchStack, messages: list[tuple[str, bytes]], workers: int, name: str, listener: str = "services"
+) -> float:
     """Queue the stream for the workers' sessions, start them, time until all rows are committed."""
     db_url = stack.fresh_database(name)
     register_fleet(db_url)
     group = f"{name}grp" if workers > 1 else None
-    procs = [Ingest(stack, db_url, f"{name}-w{i}", group, stack.base) for i in range(workers)]
+    procs = [
+        Ingest(stack, db_url, f"{name}-w{i}", group, stack.base, listener=listener) for i in range(workers)
+    ]
     for p in procs:
         p.start()
     wait_heartbeat(db_url, [f"{name}-w{i}" for i in range(workers)])
@@ -426,6 +437,19 @@ def ingest_drain(stack: BenchStack, messages: list[tuple[str, bytes]], workers: 
     for p in procs:
         p.stop()
     return len(messages) / (done_wall - first_connect).total_seconds()
+
+
+def tls_cost(stack: BenchStack, messages: list[tuple[str, bytes]], rounds: int) -> dict[str, Any]:
+    """The one-worker drain over plaintext and over TLS, alternately (``rounds`` each): rates and
+    the ratio of the medians (TLS / plaintext)."""
+    rates: dict[str, list[float]] = {"plain": [], "tls": []}
+    for n in range(rounds):
+        for transport, listener in (("plain", "plain"), ("tls", "services")):
+            rate = ingest_drain(stack, messages, 1, f"bench_{transport}{n}", listener)
+            rates[transport].append(rate)
+            print(f"ingest, 1 worker, {transport:5} {rate:10.0f} msg/s", flush=True)
+    ratio = statistics.median(rates["tls"]) / statistics.median(rates["plain"])
+    return {**rates, "tls_vs_plain": ratio, "cost_pct": 100 * (1 - ratio)}
 
 
 def publish_at_rate(url: str, rate: float, seconds: float) -> None:
@@ -500,6 +524,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--naive", type=int, default=20_000)
     parser.add_argument("--steady-s", type=float, default=20)
+    parser.add_argument("--tls-rounds", type=int, default=2, help="plaintext/TLS drain pairs")
+    parser.add_argument("--only-tls", action="store_true", help="only the plaintext/TLS comparison")
     args = parser.parse_args()
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     messages = stream(args.messages, start)
@@ -511,6 +537,12 @@ def main() -> None:
             "naive_messages": args.naive,
             "cpus": os.cpu_count(),
         }
+        if args.only_tls:
+            results["tls"] = tls_cost(stack, messages, args.tls_rounds)
+            print_tls(results["tls"])
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / "ingest-tls.json").write_text(json.dumps(results, indent=2) + "\n")
+            return
         results["publish_rate"] = None
         results["broker_ceiling"] = broker_ceiling(stack, messages, 5000)
         print(f"broker ceiling      {results['broker_ceiling']:10.0f} msg/s", flush=True)
@@ -529,16 +561,26 @@ def main() -> None:
             f"max {s['max_ms']:.0f} ms ({s['observations']} of {s['meter_rows']} meter rows observed)",
             flush=True,
         )
+        results["tls"] = tls_cost(stack, messages, args.tls_rounds)
         for key in ("ingest_1", "ingest_2"):
             print(
                 f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling, "
                 f"{results[key] / results['database_ceiling']:.2f} of database ceiling, "
                 f"{results[key] / results['naive']:.1f}x naive"
             )
+        print_tls(results["tls"])
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
     finally:
         stack.stop()
+
+
+def print_tls(tls: dict[str, Any]) -> None:
+    print(
+        f"TLS vs plaintext, 1 worker: {tls['tls_vs_plain']:.2f} (TLS costs {tls['cost_pct']:.1f} % of the "
+        "drain rate; target: at most 15 %)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

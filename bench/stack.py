@@ -1,4 +1,9 @@
-"""A throwaway stack for benchmarks: durable TimescaleDB and Mosquitto with service accounts."""
+"""A throwaway stack for benchmarks: durable TimescaleDB and Mosquitto with service accounts.
+
+Like production (and the test fixtures) both run over TLS with a throwaway CA; the broker
+also opens the migration window's plaintext listener, so a benchmark can compare the two
+transports in the same run.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from circulo.localstack.mosquitto import MosquittoBroker
+from circulo.localstack.pki import broker_tls, local_pki, postgres_tls
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port
 from circulo.registry.dynsec import Acl, DynsecAdmin, ensure_service_account
@@ -24,8 +30,9 @@ class BenchStack:
     broker: MosquittoBroker
     passwords: dict[str, str]
 
-    def mqtt_url(self, account: str) -> str:
-        return self.broker.url(account, self.passwords[account])
+    def mqtt_url(self, account: str, listener: str = "services") -> str:
+        """An account's URL on the services' TLS listener (or ``plain``: the plaintext one)."""
+        return self.broker.url(account, self.passwords[account], listener=listener)
 
     def fresh_database(self, name: str) -> str:
         return self.pg.fresh_database(name, migrated=True)
@@ -38,9 +45,13 @@ class BenchStack:
 def start_stack() -> BenchStack:
     """Production settings where they matter: fsync and synchronous commit on."""
     base = Path(tempfile.mkdtemp(prefix="circulo-bench-"))
-    pg = PostgresCluster(base / "pg", free_port(), durable=True)
+    pki = local_pki(base / "pki")
+    pg = PostgresCluster(base / "pg", free_port(), durable=True, tls=postgres_tls(pki))
     pg.start()
-    broker = MosquittoBroker(base / "mosquitto", free_port(), admin_password=secrets.token_urlsafe(12))
+    broker = MosquittoBroker(
+        base / "mosquitto", free_port(), broker_tls(pki), admin_password=secrets.token_urlsafe(12),
+        plain_port=free_port(),
+    )  # fmt: skip
     broker.start()
     passwords = {name: secrets.token_urlsafe(12) for name in ("ingest", "publisher", "watcher")}
     with DynsecAdmin(
