@@ -42,7 +42,7 @@ def environment_urls(prefix: str) -> list[tuple[str, str]]:
 
 def test_every_service_reaches_postgresql_with_verify_full_against_the_pki_root() -> None:
     urls = environment_urls("postgresql://")
-    assert {name for name, _ in urls} == {"migrate", "ingest", "rewards", "cli"}
+    assert {name for name, _ in urls} == {"migrate", "ingest", "rewards", "cli", "pki-renew"}
     for name, url in urls:
         assert url.endswith("?sslmode=verify-full&sslrootcert=/circulo/pki/ca.pem"), name
 
@@ -60,7 +60,9 @@ def test_only_the_device_tls_port_is_published_and_the_pki_is_mounted_read_only(
     assert mosquitto["ports"] == ["${MQTT_TLS_PORT:-8883}:8883"]
     for name in ("mosquitto", "timescaledb", "ingest", "rewards", "grafana", "migrate"):
         assert "pki:/circulo/pki:ro" in SERVICES[name]["volumes"], name
-    assert "pki:/circulo/pki" in SERVICES["cli"]["volumes"]  # the one that writes it
+    for writer in ("cli", "pki-renew"):  # the ones that write it
+        assert "pki:/circulo/pki" in SERVICES[writer]["volumes"]
+    assert "pki renew" in " ".join(SERVICES["pki-renew"]["command"])
 
 
 def test_the_broker_config_has_a_tls_device_listener_a_tls_service_listener_and_no_open_plaintext() -> None:
