@@ -181,3 +181,21 @@ def test_postgresql_verify_full_fails_with_another_ca_or_a_name_its_certificate_
     wrong_name = base.replace("127.0.0.1", "db.invalid") + "?hostaddr=127.0.0.1&sslmode=verify-full"
     with pytest.raises(psycopg.OperationalError, match=r'does not match host name "db\.invalid"'):
         psycopg.connect(f"{wrong_name}&sslrootcert={root}", connect_timeout=5)
+
+
+def s_client(port: int, cafile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(cafile), *args]
+    return subprocess.run(argv, input="", capture_output=True, text=True, check=False, timeout=30)
+
+
+def test_the_device_listener_speaks_tls_1_2_and_up_and_refuses_tls_1_1(broker: MosquittoBroker) -> None:
+    for version in ("-tls1_2", "-tls1_3"):
+        assert s_client(broker.port, broker.tls.cafile, version).returncode == 0, version
+    # the client offers TLS 1.1 (allowed on its side by the security level); the broker says no
+    refused = s_client(broker.port, broker.tls.cafile, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+    assert refused.returncode != 0
+    assert "alert protocol version" in refused.stderr  # the broker's alert, not the client's refusal
+    # what small firmware stacks use for TLS 1.2 (Tasmota's BearSSL: docs/installers.md)
+    for cipher in ("ECDHE-RSA-AES128-GCM-SHA256", "AES128-GCM-SHA256"):
+        done = s_client(broker.port, broker.tls.cafile, "-tls1_2", "-cipher", cipher)
+        assert f"Cipher is {cipher}" in done.stdout
