@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from circulo.errors import CirculoError
 from circulo.registry.bundle import (
+    ClientCertificate,
     IssuedCredentials,
     TrustAnchor,
     build_bundle,
@@ -92,3 +94,29 @@ def test_a_rotated_bundle_replaces_the_old_file_and_keeps_it_private(tmp_path: P
     write_bundle(build_bundle(rotated, BROKER, TRUST), tmp_path)
     assert json.loads(old.json_path.read_text())["password"] == "new-pass"
     assert stat.S_IMODE(old.json_path.stat().st_mode) == 0o600
+
+
+def test_a_public_cas_bundle_names_the_root_by_fingerprint_and_carries_no_pem() -> None:
+    bundle = build_bundle(credentials(), BROKER, TrustAnchor(None, "cd" * 32))
+    assert "ca_cert" not in bundle and bundle["ca_sha256"] == "cd" * 32
+    assert bundle["tls"] is True and bundle["bundle_version"] == 2
+
+
+def test_with_mutual_tls_the_bundle_carries_the_certificate_and_encrypted_key_and_the_qr_neither() -> None:
+    client = ClientCertificate(
+        serial="ab12", chain_pem="-----BEGIN CERTIFICATE-----\nDEVICE\n",
+        key_pem="-----BEGIN ENCRYPTED PRIVATE KEY-----\n",
+        passphrase="abcd-efgh-ijkl-mnop-qrst-uvwx", sha256="ef" * 32, not_after="2029-12-01T00:00:00+00:00",
+    )  # fmt: skip
+    issued = IssuedCredentials("m-1", "meter", "coop1", "s3cret-pass", 2, ISSUED_AT, client)
+    bundle = build_bundle(issued, BROKER, TRUST)
+    assert bundle["client_cert"] == client.chain_pem and bundle["client_key"] == client.key_pem
+    assert bundle["client_cert_sha256"] == "ef" * 32
+    everything = json.dumps(bundle) + qr_payload(bundle)
+    assert client.passphrase not in everything  # the passphrase travels apart
+    assert "PRIVATE KEY" not in qr_payload(bundle) and "CERTIFICATE" not in qr_payload(bundle)
+
+
+def test_a_tls_bundle_without_the_brokers_ca_is_refused() -> None:
+    with pytest.raises(CirculoError, match="TLS without the broker's CA"):
+        build_bundle(credentials(), BROKER)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from circulo.pki.model import CertFacts, Index
 from circulo.registry.access import device_acls, device_role, device_textname
 from circulo.registry.dynsec import SERVICE_ROLES, Acl, ClientInfo, RoleInfo
 from circulo.registry.model import Device, DeviceSpec
-from circulo.registry.reconcile import Step, plan_sync
+from circulo.registry.reconcile import Step, plan_certificates, plan_sync
 
 AT = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -106,3 +107,31 @@ def test_roles_come_before_clients_and_recorded_state_last() -> None:
 def test_a_conflict_says_what_the_foreign_client_is() -> None:
     [(step, _, detail)] = plan([device("m1")], [client("m1", "circulo-ingest")], [role("m1")])
     assert step == "conflict" and "circulo-ingest" in detail
+
+
+# --- certificates (mutual TLS) ----------------------------------------------------------------------
+def cert(name: str, serial: str, *, revoked: bool = False, cut: bool = True) -> CertFacts:
+    facts = CertFacts(serial, "device", name, f"CN={name}", "0" * 64, AT, AT + timedelta(days=1095))
+    return facts.revoke(AT, "superseded", sessions_cut=cut) if revoked else facts
+
+
+@pytest.mark.parametrize(
+    ("devices", "entries", "crl_pending", "expected"),
+    [
+        ([device("m1")], [cert("m1", "a1")], False, []),
+        ([device("m1", retired=True)], [cert("m1", "a1")], False,
+         [("revoke_certificate", "m1"), ("publish_crl", "crl")]),
+        ([device("m1")], [cert("m1", "a1", revoked=True, cut=False), cert("m1", "a2")], False,
+         [("cut_session", "m1")]),
+        ([device("m1", retired=True)], [cert("m1", "a1", revoked=True, cut=True)], False, []),
+        ([device("m1")], [cert("m1", "a1")], True, [("publish_crl", "crl")]),
+        ([device("m1"), device("m2", retired=True)],
+         [cert("m1", "a1", revoked=True, cut=False), cert("m2", "b1")], False,
+         [("revoke_certificate", "m2"), ("publish_crl", "crl"), ("cut_session", "m1")]),
+    ],
+)  # fmt: skip
+def test_sync_revokes_what_retired_devices_hold_publishes_the_crl_then_cuts_sessions(
+    devices: list[Device], entries: list[CertFacts], crl_pending: bool, expected: list[tuple[str, str]]
+) -> None:
+    actions = plan_certificates(devices, Index(tuple(entries)), crl_pending)
+    assert [(str(a.step), a.target) for a in actions] == expected
