@@ -56,6 +56,7 @@ class Endpoint:
     password: str | None = field(repr=False)
     client_id: str
     tls_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    ca_label: str | None = None  # where the trusted CA came from, for error messages
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ class MqttLink:
             self._client.connect(e.host, e.port, keepalive=self.options.keepalive_s)
             self._socket_open = True
         except (OSError, ValueError) as error:
-            why = tls_failure(error, e.host, None)
+            why = tls_failure(error, e.host, e.ca_label)
             if why is not None and not self._refusal_logged:
                 log.warning("tls_refused", client_id=e.client_id, reason=why)
                 self._refusal_logged = True

@@ -130,6 +130,7 @@ def endpoint_from_bundle(
             password=str(bundle["password"]),
             client_id=str(bundle.get("client_id") or bundle["username"]),
             tls_context=bundle_tls_context(bundle, passphrase) if tls else None,
+            ca_label="the bundle's ca_cert" if bundle.get("ca_cert") else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"bundle for {device.device_id}: missing or bad field {e}") from e
@@ -182,5 +183,12 @@ def service_endpoint(mqtt_url: str, client_id: str) -> Endpoint:
     except BrokerTlsError as e:
         raise ConfigError(f"mqtt_url: {e}") from e
     return Endpoint(
-        broker.host, broker.port, broker.tls, broker.username, broker.password, client_id, context
+        broker.host,
+        broker.port,
+        broker.tls,
+        broker.username,
+        broker.password,
+        client_id,
+        context,
+        broker.cafile,
     )

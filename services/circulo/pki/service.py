@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import psycopg
+
 from circulo.errors import ServiceUnavailable
 from circulo.logs import get_logger
 from circulo.pki import authority, crl, reload
 from circulo.pki.authority import Changes
 from circulo.pki.record import record
 from circulo.pki.settings import PkiSettings
-from circulo.store.db import connect
+from circulo.store.db import connect, first_line
 
 log = get_logger("pki")
 
@@ -47,7 +49,10 @@ def _mirror(changes: Changes, database_url: str | None) -> tuple[int, tuple[str,
         with connect(database_url, application_name="circulo-pki") as conn:
             return record(conn, changes.certificates, changes.crl), ()
     except ServiceUnavailable as e:
-        return 0, (f"not mirrored to the database ({e.message}); `circulo pki status --record` retries",)
+        why = e.message
+    except psycopg.Error as e:  # e.g. a database not migrated to 0008 yet
+        why = f"database: {first_line(e)}"
+    return 0, (f"not mirrored to the database ({why}); `circulo pki status --record` retries",)
 
 
 def mirror_everything(settings: PkiSettings, database_url: str) -> int:

@@ -69,8 +69,8 @@ class DeviceCerts:
         self, conn: psycopg.Connection, device_id: str, *, keep: str | None, reason: str
     ) -> tuple[CertFacts, ...]:
         """Revoke the device's other certificates; when any, publish the CRL and reload the broker."""
-        if self.pki is None or not self._has_certificates():
-            return ()
+        if self.pki is None or not self.pki.layout().device_cert(device_id).exists():
+            return ()  # never had a certificate: nothing to revoke (and no index to read)
         changes = authority.revoke(
             self.pki, device_id=device_id, keep=keep, reason=reason, sessions_cut=False
         )
@@ -118,10 +118,6 @@ class DeviceCerts:
         revoked = self.revoke_device(conn, device_id, keep=None, reason="cessation_of_operation")
         self.sessions_cut(revoked)
         return revoked
-
-    def _has_certificates(self) -> bool:
-        index = self.index()
-        return index is not None and any(e.kind == "device" for e in index.entries)
 
     def _publish(self, conn: psycopg.Connection, changes: Changes) -> None:
         record(conn, changes.certificates, changes.crl)
