@@ -42,7 +42,7 @@ def environment_urls(prefix: str) -> list[tuple[str, str]]:
 
 def test_every_service_reaches_postgresql_with_verify_full_against_the_pki_root() -> None:
     urls = environment_urls("postgresql://")
-    assert {name for name, _ in urls} == {"migrate", "ingest", "rewards", "cli", "pki-renew"}
+    assert {name for name, _ in urls} == {"migrate", "ingest", "rewards", "monitor", "cli", "pki-renew"}
     for name, url in urls:
         assert url.endswith("?sslmode=verify-full&sslrootcert=/circulo/pki/ca.pem"), name
 
@@ -58,7 +58,7 @@ def test_every_service_reaches_the_broker_over_tls_on_the_service_listener() -> 
 def test_only_the_device_tls_port_is_published_and_the_pki_is_mounted_read_only() -> None:
     mosquitto = SERVICES["mosquitto"]
     assert mosquitto["ports"] == ["${MQTT_TLS_PORT:-8883}:8883"]
-    for name in ("mosquitto", "timescaledb", "ingest", "rewards", "grafana", "migrate"):
+    for name in ("mosquitto", "timescaledb", "ingest", "rewards", "monitor", "grafana", "migrate"):
         assert "pki:/circulo/pki:ro" in SERVICES[name]["volumes"], name
     for writer in ("cli", "pki-renew"):  # the ones that write it
         assert "pki:/circulo/pki" in SERVICES[writer]["volumes"]

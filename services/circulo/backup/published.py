@@ -19,13 +19,13 @@ from enum import Enum
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from circulo.backup.errors import BackupError
-from circulo.errors import CirculoError
+from circulo.errors import CirculoError, ServiceUnavailable
 from circulo.ledger import merkle
 from circulo.ledger.checkpoint import Checkpoint, checkpoint_from_dict, checkpoint_signature_holds
 from circulo.ledger.settings import CHECKPOINT_TOPIC
+from circulo.mqttclient import check_broker, new_client
 from circulo.settings import MqttEndpoint
 
 
@@ -74,10 +74,12 @@ def from_broker(mqtt_url: str, wait_s: float) -> Published | None:
     endpoint = MqttEndpoint.from_url(mqtt_url)
     found: list[bytes] = []
     done = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"circulo-restore-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)  # fmt: skip
-    if endpoint.username:
-        client.username_pw_set(endpoint.username, endpoint.password)
+    try:
+        if not check_broker(endpoint):  # a broker it cannot verify is an error, not "no checkpoint"
+            return None
+    except ServiceUnavailable as e:
+        raise BackupError(f"retained checkpoint: {e.message}") from e
+    client = new_client(endpoint, f"circulo-restore-{uuid.uuid4().hex[:8]}")
     client.on_connect = lambda c, u, f, code, p: c.subscribe(CHECKPOINT_TOPIC, qos=1)
 
     def on_message(c: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:

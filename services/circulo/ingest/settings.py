@@ -17,7 +17,7 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     database_url: str = "postgresql://localhost:5432/circulo"
-    mqtt_url: str = "mqtt://localhost:1883"
+    mqtt_url: str = "mqtts://localhost:8884"
     log_level: str = "INFO"
     # The MQTT client id, fixed per worker so the broker session really resumes; also the
     # worker's name in the watermark table.

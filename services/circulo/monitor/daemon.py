@@ -16,13 +16,13 @@ from types import FrameType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry, Gauge
 
-from circulo.errors import ServiceUnavailable
 from circulo.logs import get_logger
 from circulo.monitor.sampler import SYS_TOPICS, SysValues, write_samples
 from circulo.monitor.settings import MonitorSettings
+from circulo.mqttclient import connect as connect_broker
+from circulo.mqttclient import new_client
 from circulo.observability import MetricsServer
 from circulo.settings import MqttEndpoint
 from circulo.store.db import connect
@@ -33,13 +33,7 @@ log = get_logger("monitor")
 def sys_client(settings: MonitorSettings, values: SysValues) -> mqtt.Client:
     """A connected MQTT v5 client that feeds ``values`` with the ``$SYS`` counters."""
     endpoint = MqttEndpoint.from_url(settings.mqtt_url)
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"circulo-monitor-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
-    )
-    if endpoint.username:
-        client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.tls:
-        client.tls_set()
+    client = new_client(endpoint, f"circulo-monitor-{uuid.uuid4().hex[:8]}")  # TLS verified (SPEC §9)
 
     def on_connect(c: mqtt.Client, userdata: Any, flags: Any, code: Any, props: Any) -> None:
         log.info("broker_connected", code=str(code))
@@ -48,10 +42,7 @@ def sys_client(settings: MonitorSettings, values: SysValues) -> mqtt.Client:
     client.on_connect = on_connect
     client.on_message = lambda c, u, m: values.update(m.topic, bytes(m.payload), datetime.now(UTC))
     client.reconnect_delay_set(1, 30)
-    try:
-        client.connect(endpoint.host, endpoint.port, keepalive=30)
-    except OSError as e:
-        raise ServiceUnavailable(f"broker {endpoint.host}:{endpoint.port}: {e}") from e
+    connect_broker(client, endpoint, keepalive=30)
     return client
 
 

@@ -1,7 +1,7 @@
 """The PKI's public facts: certificates (with expiry and revocation) and the published CRL.
 
-Revision ID: 0008
-Revises: 0006 (0007 is another branch's; the chain is joined at merge)
+Revision ID: 0010
+Revises: 0009
 
 ``circulo pki`` and the registry mirror what the PKI directory holds (its index of
 certificates and the current CRL) into these tables after every change, so ``device
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008"
-down_revision = "0006"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
