@@ -148,11 +148,10 @@ def test_a_public_cas_certificate_is_imported_for_the_broker(tmp_path: Path) -> 
 
 
 # --- every bad input: one clear line, nothing changed ----------------------------------------------
-def run(pki_dir: Path, *args: str) -> Result:
-    env = {"CIRCULO_PKI_DIR": str(pki_dir), "CIRCULO_DATABASE_URL": ""}
-    return CliRunner().invoke(
-        cli, ["pki", *args], env={k: v for k, v in env.items() if v}, catch_exceptions=False
-    )
+def run(pki_dir: Path, *args: str, database_url: str | None = None) -> Result:
+    """``circulo pki …`` (revocations are audited: they need the database)."""
+    env = {"CIRCULO_PKI_DIR": str(pki_dir)} | ({"CIRCULO_DATABASE_URL": database_url} if database_url else {})
+    return CliRunner().invoke(cli, ["pki", *args], env=env, catch_exceptions=False)
 
 
 def other_key(tmp_path: Path) -> Path:
@@ -186,27 +185,29 @@ BAD_INPUTS: dict[str, Callable[[PkiLayout, Path], list[str]]] = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_every_bad_input_is_one_clear_error_line_and_changes_nothing(tmp_path: Path, case: str) -> None:
+def test_every_bad_input_is_one_clear_error_line_and_changes_nothing(
+    tmp_path: Path, case: str, db_url: str
+) -> None:
     pki = new_pki(tmp_path)
     layout = pki.layout()
     argv = BAD_INPUTS[case](layout, tmp_path / "work")
     (tmp_path / "work").mkdir(exist_ok=True)
     before = tree(layout.root)
-    result = run(layout.root, *argv)
+    result = run(layout.root, *argv, database_url=db_url)  # revocations are audited
     assert result.exit_code == 2, result.stdout + result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert tree(layout.root) == before
 
 
-def test_without_a_pki_every_command_says_how_to_create_one(tmp_path: Path) -> None:
+def test_without_a_pki_every_command_says_how_to_create_one(tmp_path: Path, db_url: str) -> None:
     for argv in (
         ["status"],
         ["crl", "renew"],
         ["server", "issue", "postgres", "--host", "db"],
         ["revoke", "ab"],
     ):
-        result = run(tmp_path / "nothing", *argv)
+        result = run(tmp_path / "nothing", *argv, database_url=db_url)
         assert result.exit_code == 2
         assert (
             result.stderr.strip()

@@ -90,7 +90,9 @@ class LazyGroup(click.Group):
     help="TOML config file (flags and environment win over it).",
 )
 @click.option("--database-url", help="PostgreSQL URL [env CIRCULO_DATABASE_URL].")
-@click.option("--mqtt-url", help="Broker URL mqtts://user:password@host:port?cafile=CA [env CIRCULO_MQTT_URL].")
+@click.option(
+    "--mqtt-url", help="Broker URL mqtts://user:password@host:port?cafile=CA [env CIRCULO_MQTT_URL]."
+)
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default=None)
 @click.pass_context
 def cli(

@@ -1,6 +1,8 @@
 """`circulo pki`: the deployment's certificate authority (SPEC §9).
 
-Configuration: ``pki_dir`` (``CIRCULO_PKI_DIR``), how to tell the broker
+Revocations and the mutual-TLS switch are recorded in the operator audit trail (they need
+the database); creating and renewing are not (the PKI is made before the database runs, and
+renewal is the timer's). Configuration: ``pki_dir`` (``CIRCULO_PKI_DIR``), how to tell the broker
 (``broker_pid_file`` or ``broker_reload_command``), validity periods in ``[pki]``. After a
 change the public facts are mirrored to the database (``database_url``) and the broker is
 reloaded when its files changed. Keys are never printed.
@@ -15,6 +17,7 @@ from typing import Any
 
 import click
 
+from circulo.cli.audited import audited
 from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli
 from circulo.logs import configure_logging
 from circulo.pki import authority, crl, health
@@ -188,6 +191,7 @@ def server_import(ctx: CliContext, cert_file: Path, key_file: Path, root_file: P
 @JSON_OPTION
 @pass_cli
 @one_line_errors
+@audited("pki")
 def pki_revoke(ctx: CliContext, serials: tuple[str, ...], reason: str, as_json: bool) -> None:
     """Revoke certificates by serial; a new CRL is published and the broker reloaded.
 
@@ -231,6 +235,7 @@ def pki_renew(ctx: CliContext, as_json: bool) -> None:
 @click.argument("state", type=click.Choice(["on", "off"]))
 @pass_cli
 @one_line_errors
+@audited("pki")
 def pki_mutual_tls(ctx: CliContext, state: str) -> None:
     """Record whether devices present client certificates (the broker's require_certificate must match)."""
     config = authority.set_mutual_tls(pki_settings(ctx), state == "on")
