@@ -14,20 +14,18 @@ from circulo.audit.trail import REDACTED, os_user, recorded_arguments
 from circulo.cli import cli
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.localstack.postgres import PostgresCluster
+from tests.conftest import BrokerAccounts
 from tests.factories import unique_id
 from tests.support import rows, scalar
 
 
 @pytest.fixture
-def env(db_url: str, broker: MosquittoBroker, admin_mqtt_url: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "CIRCULO_DATABASE_URL": db_url,
-        "CIRCULO_MQTT_URL": broker.url(),
-        "CIRCULO_BROKER_ADMIN_URL": admin_mqtt_url,
-        "CIRCULO_STATE_DIR": str(tmp_path / "state"),
-        "CIRCULO_OPERATOR": "Ana Treasurer",
-        "CIRCULO_LOG_LEVEL": "WARNING",
-    }
+def env(
+    db_url: str, broker: MosquittoBroker, broker_accounts: BrokerAccounts, tmp_path: Path
+) -> dict[str, str]:
+    return broker_accounts.registry_env(
+        db_url, state_dir=str(tmp_path / "state"), operator="Ana Treasurer", log_level="WARNING"
+    )
 
 
 def run(env: dict[str, str], *args: str) -> Result:

@@ -25,8 +25,10 @@ from click.testing import CliRunner, Result
 
 from circulo.cli import cli
 from circulo.localstack.mosquitto import MosquittoBroker
+from circulo.localstack.pki import broker_tls
 from circulo.localstack.postgres import PostgresCluster
 from circulo.localstack.procs import free_port
+from circulo.pki.settings import PkiSettings
 from circulo.registry import devices, members
 from circulo.registry.model import DeviceSpec
 from circulo.registry.settings import RegistrySettings
@@ -140,7 +142,7 @@ def target_env(source: Source, target_db: str, tmp_path: Path) -> dict[str, str]
 
 
 def device_connects(broker: MosquittoBroker, device_id: str, password: str) -> bool:
-    with Probe("127.0.0.1", broker.port, device_id, password) as probe:
+    with Probe.at(broker, device_id, password) as probe:
         code = probe.connect()
         if code is None or code.is_failure:
             return False
@@ -149,7 +151,7 @@ def device_connects(broker: MosquittoBroker, device_id: str, password: str) -> b
 
 
 def test_a_restore_onto_a_fresh_stack_brings_back_devices_ledger_key_and_ca(
-    source: Source, target_db: str, tmp_path: Path
+    source: Source, target_db: str, tmp_path: Path, local_pki_settings: PkiSettings
 ) -> None:
     archive = tmp_path / "backups" / "circulo.backup"
     ok(source.env, "backup", "create", "--output", str(archive))
@@ -168,7 +170,12 @@ def test_a_restore_onto_a_fresh_stack_brings_back_devices_ledger_key_and_ca(
     assert (tmp_path / "dst" / "state" / "ledger-signing.key").stat().st_mode & 0o777 == 0o600
 
     # devices reconnect with the passwords they were given before the disaster
-    broker = MosquittoBroker(tmp_path / "dst" / "mosquitto", free_port(), admin_password="unused-on-restore")
+    broker = MosquittoBroker(
+        tmp_path / "dst" / "mosquitto",
+        free_port(),
+        broker_tls(local_pki_settings),
+        admin_password="unused-on-restore",
+    )
     broker.start()
     try:
         for device_id, password in source.passwords.items():
