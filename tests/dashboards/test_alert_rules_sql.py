@@ -323,15 +323,28 @@ def broker_samples(conn: psycopg.Connection) -> None:
 
 
 def certificates(conn: psycopg.Connection) -> None:
-    """A stand-in for the field-security issue's view (subject, kind, expires_at)."""
-    conn.execute(
-        "CREATE VIEW dashboards.certificate_expiry (subject, kind, expires_at) AS VALUES"
-        " ('Sunny issuing CA', 'ca', now() + interval '30 days'),"
-        " ('broker.sunny', 'broker', now() + interval '60 days'),"
-        " ('m-1', 'device', now() + interval '20 days'), ('Sunny CRL', 'crl', now() + interval '1 day'),"
-        " ('Windy CRL', 'crl', now() + interval '5 days')"
-    )  # fmt: skip
-    conn.execute("GRANT SELECT ON dashboards.certificate_expiry TO circulo_reader")
+    """What `circulo pki` mirrors (migration 0010's views read it): certificates with their expiry,
+    one revoked, one of a retired device, and the latest CRL a day from its nextUpdate."""
+    now = datetime.now(UTC)
+    conn.execute("INSERT INTO coop (coop_id, name) VALUES ('sunny', 'Sunny')")
+    for device_id, status in (("m-1", "active"), ("m-old", "retired")):
+        conn.execute("INSERT INTO device (device_id, kind, coop_id, status, rated_power_w, retired_at)"
+                     " VALUES (%s, 'meter', 'sunny', %s, 100, %s)",
+                     (device_id, status, now if status == "retired" else None))  # fmt: skip
+    for n, (kind, name, days, revoked) in enumerate((
+        ("issuing", "Sunny issuing CA", 30, False), ("root", "Sunny root CA", 6000, False),
+        ("server", "broker", 60, False), ("server", "postgres", 10, False),
+        ("device", "m-1", 20, False), ("device", "m-1", 5, True), ("device", "m-old", 3, False),
+    )):  # fmt: skip
+        conn.execute(
+            "INSERT INTO pki_certificate (serial, kind, name, subject, sha256, not_before, not_after,"
+            " revoked_at, revocation_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (format(n + 1, "x"), kind, name, f"CN={name}", "0" * 64, now - timedelta(days=n + 1),
+             now + timedelta(days=days), now if revoked else None, "superseded" if revoked else None),
+        )  # fmt: skip
+    for number, days in ((6, -5), (7, 1)):  # the older CRL is not the current one
+        times = (now + timedelta(days=days - 7), now + timedelta(days=days))
+        conn.execute("INSERT INTO pki_crl VALUES (%s, %s, %s, %s, 0, now())", (number, "0" * 64, *times))
 
 
 def replay_gaps(conn: psycopg.Connection) -> None:
@@ -363,7 +376,7 @@ CASES: list[tuple[str, Scenario, set[tuple[str, ...]]]] = [
     ("broker_queue", broker_samples, {("mosquitto-1",)}),
     ("broker_samples_stale", broker_samples, {("mosquitto-3",)}),
     ("certificate_expiry", certificates,
-     {("m-1", "device"), ("Sunny CRL", "crl"), ("Sunny issuing CA", "ca")}),
+     {("m-1", "device"), ("CRL 7", "crl"), ("Sunny issuing CA", "ca"), ("postgres", "server")}),
     ("replay_gap_open", replay_gaps, {("m-1", "sunny")}),
 ]  # fmt: skip
 
@@ -431,11 +444,6 @@ def test_one_device_recovering_clears_its_own_alert_and_leaves_the_others_firing
 def test_with_no_data_at_all_every_rule_returns_no_row_so_no_data_is_ok(
     db_url: str, reader_role: str, name: str
 ) -> None:
-    if name == "certificate_expiry":
-        with psycopg.connect(db_url) as conn:
-            conn.execute("CREATE VIEW dashboards.certificate_expiry (subject, kind, expires_at) AS "
-                         "SELECT ''::text, ''::text, now() WHERE false")  # fmt: skip
-            conn.execute("GRANT SELECT ON dashboards.certificate_expiry TO circulo_reader")
     if name == "replay_gap_open":
         with psycopg.connect(db_url) as conn:
             conn.execute("CREATE VIEW dashboards.replay_gap (device_id, coop_id, opened_at, closed_at) AS "

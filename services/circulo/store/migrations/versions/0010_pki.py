@@ -13,7 +13,10 @@ Views for Grafana and alert rules (schema ``dashboards``, role ``circulo_reader`
 - ``dashboards.pki_certificate``: the current certificate of each CA, server and device in
   service (the newest unrevoked one of its kind and name) with ``days_left``;
 - ``dashboards.pki_crl``: the latest CRL with ``age_s`` and ``seconds_left`` until its
-  ``nextUpdate`` (an expired CRL locks every device out when mutual TLS is on).
+  ``nextUpdate`` (an expired CRL locks every device out when mutual TLS is on);
+- ``dashboards.certificate_expiry`` ``(subject, kind, expires_at)``: both in the form the
+  alert rule ``certificate_expiry`` reads (kind ``ca``, ``broker``, ``server``, ``device``
+  or ``crl``; a CRL "expires" at its ``nextUpdate``).
 """
 
 from __future__ import annotations
@@ -67,11 +70,22 @@ SELECT crl_number, this_update, next_update, revoked_count,
 FROM pki_crl
 ORDER BY crl_number DESC
 LIMIT 1;
+
+CREATE VIEW dashboards.certificate_expiry (subject, kind, expires_at) AS
+SELECT name,
+       CASE WHEN kind IN ('root', 'issuing') THEN 'ca'
+            WHEN kind = 'server' AND name = 'broker' THEN 'broker'
+            ELSE kind END,
+       not_after
+FROM dashboards.pki_certificate
+UNION ALL
+SELECT 'CRL ' || crl_number, 'crl', next_update FROM dashboards.pki_crl;
 """
 
 GRANTS = """
 GRANT SELECT, INSERT, UPDATE ON pki_certificate, pki_crl TO circulo_registry;
-GRANT SELECT ON dashboards.pki_certificate, dashboards.pki_crl TO circulo_reader;
+GRANT SELECT ON dashboards.pki_certificate, dashboards.pki_crl, dashboards.certificate_expiry
+    TO circulo_reader;
 """
 
 
