@@ -323,7 +323,7 @@ def broker_samples(conn: psycopg.Connection) -> None:
 
 
 def certificates(conn: psycopg.Connection) -> None:
-    """What `circulo pki` mirrors (migration 0010's views read it): certificates with their expiry,
+    """What `circulo pki` mirrors (migration 0012's views read it): certificates with their expiry,
     one revoked, one of a retired device, and the latest CRL a day from its nextUpdate."""
     now = datetime.now(UTC)
     conn.execute("INSERT INTO coop (coop_id, name) VALUES ('sunny', 'Sunny')")

@@ -50,7 +50,7 @@ def _mirror(changes: Changes, database_url: str | None) -> tuple[int, tuple[str,
             return record(conn, changes.certificates, changes.crl), ()
     except ServiceUnavailable as e:
         why = e.message
-    except psycopg.Error as e:  # e.g. a database not migrated to 0010 yet
+    except psycopg.Error as e:  # e.g. a database not migrated to 0012 yet
         why = f"database: {first_line(e)}"
     return 0, (f"not mirrored to the database ({why}); `circulo pki status --record` retries",)
 

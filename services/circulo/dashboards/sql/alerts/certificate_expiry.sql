@@ -1,4 +1,4 @@
--- Certificates and CRLs that expire soon (the view is the PKI's mirror, migration 0010):
+-- Certificates and CRLs that expire soon (the view is the PKI's mirror, migration 0012):
 -- a CA within 60 days, a server or device certificate within 21 days of not_after, a CRL
 -- within 2 days of its nextUpdate (an expired CRL locks every device out).
 WITH margin (kind, days) AS (VALUES ('ca', 60), ('broker', 21), ('server', 21), ('device', 21), ('crl', 2))

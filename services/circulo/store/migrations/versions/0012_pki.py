@@ -1,7 +1,7 @@
 """The PKI's public facts: certificates (with expiry and revocation) and the published CRL.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 
 ``circulo pki`` and the registry mirror what the PKI directory holds (its index of
 certificates and the current CRL) into these tables after every change, so ``device
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
