@@ -217,7 +217,7 @@ def insert_fleet_state(conn: psycopg.Connection) -> None:
 
 
 # (kind, name, days left, revoked): what circulo pki mirrors (its own clock: expiry is relative to now)
-CERTIFICATES = (
+TLS_CERTIFICATES = (
     ("root", "Sunny Root CA", 7000, False),
     ("issuing", "Sunny Issuing CA", 1500, False),
     ("server", "broker", 20, False),
@@ -232,7 +232,7 @@ CRL_AGE = timedelta(hours=3)
 def insert_pki(conn: psycopg.Connection) -> None:
     """The PKI's mirror: certificates with their expiry (one revoked) and a CRL three hours old."""
     now = datetime.now(UTC)
-    for n, (kind, name, days, revoked) in enumerate(CERTIFICATES):
+    for n, (kind, name, days, revoked) in enumerate(TLS_CERTIFICATES):
         conn.execute(
             "INSERT INTO pki_certificate (serial, kind, name, subject, sha256, not_before, not_after,"
             " revoked_at, revocation_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt import MQTTException, publish
+from paho.mqtt import MQTTException
+from paho.mqtt.enums import CallbackAPIVersion
 
 from circulo.demo.processes import DemoStepFailed, run_circulo
 from circulo.demo.summary import Vote, VoteMint
@@ -40,6 +42,7 @@ from circulo.ledger.requests import new_nonce
 from circulo.rewards import moves
 from circulo.rewards.policy import default_policy_text, parse_policy
 from circulo.store.db import connect
+from circulo_schemas.broker import tls_context, tls_failure
 
 MATERIAL = "aluminium"
 OLD_RATE, NEW_RATE = 20, 30
@@ -255,17 +258,38 @@ def deposit_messages(depositor: str, at: datetime, grams: int) -> Sequence[dict[
 
 
 def publish_events(bundle: dict[str, Any], events: Sequence[dict[str, Any]]) -> None:
-    """Publish the events as the device would, with its bundle's credentials (QoS 1, acknowledged)."""
+    """Publish the events as the device would, with its bundle's credentials (QoS 1, acknowledged),
+    over the bundle's TLS: the broker verified against ``ca_cert`` once it matches ``ca_sha256``."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=bundle["client_id"], protocol=mqtt.MQTTv5)
+    client.username_pw_set(bundle["username"], bundle["password"])
     if bundle.get("tls"):
-        raise DemoStepFailed("the demo's post-vote bin expects a plain local broker")
+        client.tls_set_context(bundle_context(bundle))
     topic = bundle["topics"]["event"]
-    messages: list[tuple[str, str, int, bool]] = [(topic, json.dumps(e), 1, False) for e in events]
     try:
-        publish.multiple(list(messages), hostname=bundle["host"], port=int(bundle["port"]),
-                         client_id=bundle["client_id"], protocol=mqtt.MQTTv5,
-                         auth={"username": bundle["username"], "password": bundle["password"]})  # fmt: skip
-    except (OSError, MQTTException) as e:
-        raise DemoStepFailed(f"the post-vote bin could not publish: {e}") from e
+        client.connect(bundle["host"], int(bundle["port"]))
+        client.loop_start()
+        try:
+            infos = [client.publish(topic, json.dumps(e), qos=1) for e in events]
+            for info in infos:
+                info.wait_for_publish(timeout=10.0)
+                if not info.is_published():
+                    raise DemoStepFailed("the post-vote bin's events were not acknowledged within 10 s")
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    except (OSError, MQTTException, ValueError, RuntimeError) as e:
+        reason = tls_failure(e, bundle["host"], "the bundle") or e
+        raise DemoStepFailed(f"the post-vote bin could not publish: {reason}") from e
+
+
+def bundle_context(bundle: dict[str, Any]) -> ssl.SSLContext:
+    """The bundle's trust as a firmware applies it: its ``ca_cert``, checked against ``ca_sha256``."""
+    ca_pem = bundle.get("ca_cert")
+    if ca_pem is not None and hashlib.sha256(ssl.PEM_cert_to_DER_cert(ca_pem)).hexdigest() != bundle.get(
+        "ca_sha256"
+    ):
+        raise DemoStepFailed("the post-vote bin's bundle: ca_cert does not match ca_sha256")
+    return tls_context(cadata=ca_pem)
 
 
 def wait_for_events(database_url: str, device_id: str, count: int, timeout_s: float = 30.0) -> None:
