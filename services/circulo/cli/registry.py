@@ -32,6 +32,7 @@ from circulo.registry.provision import broker_admin
 from circulo.registry.settings import RegistrySettings
 from circulo.registry.survey import read_survey
 from circulo.settings import MqttEndpoint, load_settings
+from circulo_schemas.profiles import CIRCULO, PROFILES
 from circulo_schemas.topics import KINDS
 
 
@@ -262,6 +263,11 @@ def spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--capacity-kg", type=DECIMAL, help="Bins: capacity in kg."),
         click.option("--installer", help="Who installed it."),
         click.option("--notes", help="Free text."),
+        click.option(
+            "--profile",
+            type=click.Choice(PROFILES),
+            help="Meters: the firmware it runs (circulo, the default; shelly-gen2; tasmota).",
+        ),
     )
     for option in reversed(options):
         func = option(func)
@@ -296,10 +302,12 @@ def device_add(
     device: `circulo device rotate-credentials`.
     """
     settings = registry_settings(ctx)
+    fields["profile"] = fields.get("profile") or CIRCULO
     done = devices.add_device(settings, DeviceSpec(kind=kind, device_id=device_id, **fields))
     if not as_json:
         state = "registered" if done.created else "was registered; broker step finished"
-        click.echo(f"{kind} {device_id} {state} in co-op {done.device.spec.coop_id}")
+        profile = f" (profile {done.device.spec.profile})" if done.device.spec.profile != CIRCULO else ""
+        click.echo(f"{kind} {device_id}{profile} {state} in co-op {done.device.spec.coop_id}")
     hand_out(settings, done.credentials, bundle_dir=bundle_dir, qr=qr, as_json=as_json)
 
 
@@ -391,7 +399,11 @@ CLEARABLE = ("location", "rated-power-w", "capacity-kg", "installer", "notes")
 def device_update(
     ctx: CliContext, /, device_id: str, clear: tuple[str, ...], as_json: bool, **fields: Any
 ) -> None:
-    """Change a device's co-op, position, rating, installer or notes (kind and id are fixed)."""
+    """Change a device's co-op, position, rating, profile, installer or notes (kind and id are fixed).
+
+    A new --profile takes effect at the ingest within its registry refresh (5 s by default);
+    the installer re-configures the firmware (`circulo device add --help`, docs/installers.md).
+    """
     changes = {name: value for name, value in fields.items() if value is not None}
     for name in clear:
         changes.update(

@@ -22,6 +22,7 @@ import qrcode
 from circulo.errors import CirculoError
 from circulo.settings import MqttEndpoint
 from circulo_schemas.encode import format_timestamp
+from circulo_schemas.profiles import CIRCULO
 from circulo_schemas.topics import CHANNELS, DEFINED_PAIRS, device_topic, device_topic_filter
 
 BUNDLE_VERSION = 1
@@ -39,6 +40,7 @@ class IssuedCredentials:
     password: str
     version: int
     issued_at: datetime
+    profile: str = CIRCULO
 
 
 @dataclass(frozen=True)

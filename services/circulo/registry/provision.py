@@ -43,7 +43,9 @@ def issue_credentials(admin: DynsecAdmin, conn: psycopg.Connection, spec: Device
     put_device_client(admin, spec, password)
     version = store.record_issue(conn, spec.device_id, issued_at)
     log.info("credentials_issued", device_id=spec.device_id, credentials_version=version)
-    return IssuedCredentials(spec.device_id, spec.kind, spec.coop_id, password, version, issued_at)
+    return IssuedCredentials(
+        spec.device_id, spec.kind, spec.coop_id, password, version, issued_at, profile=spec.profile
+    )
 
 
 def put_device_client(admin: DynsecAdmin, spec: DeviceSpec, password: str) -> None:

@@ -35,10 +35,20 @@ def when(moment: datetime | None) -> str:
 
 def device_rows(devices: Sequence[Device]) -> list[str]:
     rows = [
-        (d.device_id, d.kind, d.spec.coop_id, d.status, d.broker_state, d.spec.location_name, d.registered_at)
+        (
+            d.device_id,
+            d.kind,
+            d.spec.profile,
+            d.spec.coop_id,
+            d.status,
+            d.broker_state,
+            d.spec.location_name,
+            d.registered_at,
+        )
         for d in devices
     ]
-    return table(("DEVICE", "KIND", "CO-OP", "STATUS", "BROKER", "LOCATION", "REGISTERED"), rows)
+    header = ("DEVICE", "KIND", "PROFILE", "CO-OP", "STATUS", "BROKER", "LOCATION", "REGISTERED")
+    return table(header, rows)
 
 
 def device_detail(device: Device) -> list[str]:
