@@ -26,6 +26,10 @@ from circulo_schemas.wire_types import MAX_BIGINT
 
 _QUANTUM = Decimal(1).scaleb(-MEASUREMENT_PLACES)
 _MAX_SHOWN = 40
+# Before its clock is set a firmware stamps seconds since boot (Shelly ``"ts":1.33``) or
+# 1970: no real reading is older than this.
+CLOCK_SET_AFTER = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_NOT_SET = "the device's clock is not set (check its time server, SNTP/NTP)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,14 @@ def unix_seconds(value: Decimal, path: str) -> datetime:
         raise schema_error(path, "must be a Unix time in seconds")
     micros = int(value.scaleb(6).to_integral_value(rounding=ROUND_FLOOR))
     seconds, fraction = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction)
+    return clock_set(datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction), path)
+
+
+def clock_set(moment: datetime, path: str) -> datetime:
+    """``moment``, unless it says the firmware's clock was never set."""
+    if moment < CLOCK_SET_AFTER:
+        raise schema_error(path, f"{format_timestamp(moment)}: {CLOCK_NOT_SET}")
+    return moment
 
 
 _LOCAL_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$")
@@ -174,7 +185,7 @@ def iso_time(value: Any, path: str) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as e:
         raise schema_error(path, "is not a valid date and time") from e
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return clock_set(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC), path)
 
 
 def reading(

@@ -87,7 +87,7 @@ NON_DATA_COMPONENTS = frozenset(
         "humidity", "voltmeter", "devicepower", "script", "ui", "plugs_ui", "matter", "knx",
         "bthome", "bthomedevice", "bthomesensor", "modbus", "zigbee", "illuminance", "smoke",
         "cover", "light", "rgb", "rgbw", "cct", "pm1_ui", "boolean", "number", "text", "enum",
-        "group", "button", "presence", "pro_output", "service", "wd",
+        "group", "button", "presence", "pro_output", "service", "wd", "ffs",
     }
 )  # fmt: skip
 
@@ -150,12 +150,12 @@ def notification(payload: bytes) -> Translation:
     params = obj(document, "params")
     if params is None:
         raise schema_error("params", "required")
-    sent_at = unix_seconds(required_number(params, "ts", label="params.ts"), "params.ts")
     for family in FAMILIES.values():
         component = obj(params, f"{family.component}:0", label=f"params.{family.component}:0")
         if component is not None and _has(component, family.register):
+            sent_at = unix_seconds(required_number(params, "ts", label="params.ts"), "params.ts")
             return family_reading(family, params, sent_at, label_prefix="params.")
-    return NonData(f"events/rpc:{method} without the register")
+    return NonData(f"events/rpc:{method}:no-register")
 
 
 def family_reading(
