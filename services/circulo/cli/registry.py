@@ -27,6 +27,7 @@ from circulo.logs import configure_logging
 from circulo.registry import commissioning, devices, members, render, service_accounts
 from circulo.registry.bundle import IssuedCredentials, build_bundle, qr_text, write_bundle
 from circulo.registry.check import Verdict
+from circulo.registry.firmware_setup import setup_lines
 from circulo.registry.model import DeviceSpec
 from circulo.registry.provision import broker_admin
 from circulo.registry.settings import RegistrySettings
@@ -535,6 +536,10 @@ def hand_out(
     elif files is not None:
         click.echo(f"credentials issue {credentials.version}: {files.json_path} and {files.png_path}")
         click.echo("(mode 0600: they hold the password, which is not stored anywhere else)")
+        if bundle.get("firmware_setup"):
+            click.echo(
+                f"firmware set-up for profile {bundle['profile']}: firmware_setup in {files.json_path}"
+            )
     else:
         _credential_lines(bundle)
     if qr:
@@ -546,7 +551,14 @@ def _credential_lines(bundle: dict[str, Any]) -> None:
     click.echo(f"broker    {bundle['host']}:{bundle['port']} (TLS {tls})")
     click.echo(f"username  {bundle['username']}")
     click.echo(f"password  {bundle['password']}")
-    click.echo(f"publish   {bundle['allowed_publish']} (QoS 1); Last Will on {bundle['topics']['status']}")
+    setup = bundle.get("firmware_setup")
+    if setup is None:
+        click.echo(
+            f"publish   {bundle['allowed_publish']} (QoS 1); Last Will on {bundle['topics']['status']}"
+        )
+    else:
+        click.echo(f"prefix    {setup['topic_prefix']} (the firmware's own topics under it)")
+        _lines(setup_lines(setup))
     click.echo(f"shown once (credentials issue {bundle['credentials_version']}): note it or use --bundle-dir")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import qrcode
 
 from circulo.errors import CirculoError
+from circulo.registry.firmware_setup import BrokerFacts, firmware_setup, qr_setup
 from circulo.settings import MqttEndpoint
 from circulo_schemas.encode import format_timestamp
 from circulo_schemas.profiles import CIRCULO
@@ -63,7 +64,7 @@ def build_bundle(credentials: IssuedCredentials, broker: MqttEndpoint) -> dict[s
     """The full provisioning bundle of a device."""
     kind, device_id = credentials.kind, credentials.device_id
     topics = device_topics(kind, device_id)
-    return {
+    bundle: dict[str, Any] = {
         "device_id": device_id,
         "kind": kind,
         "username": device_id,
@@ -74,6 +75,7 @@ def build_bundle(credentials: IssuedCredentials, broker: MqttEndpoint) -> dict[s
         "topics": topics,
         "client_id": device_id,
         "coop_id": credentials.coop_id,
+        "profile": credentials.profile,
         "allowed_publish": device_topic_filter(kind, device_id),
         "qos": 1,
         "protocol": "MQTT 5 or 3.1.1",
@@ -83,6 +85,25 @@ def build_bundle(credentials: IssuedCredentials, broker: MqttEndpoint) -> dict[s
         "issued_at": format_timestamp(credentials.issued_at),
         "bundle_version": BUNDLE_VERSION,
     }
+    return with_firmware_setup(bundle)
+
+
+def with_firmware_setup(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A profiled meter's bundle: its firmware's settings instead of the native contract's
+    Last Will and examples (the firmware publishes its own, SPEC §10)."""
+    facts = BrokerFacts(
+        bundle["device_id"],
+        bundle["password"],
+        bundle["host"],
+        bundle["port"],
+        bundle["tls"],
+        bundle.get("ca_cert"),
+    )
+    setup = firmware_setup(bundle["profile"], facts)
+    if setup is None:
+        return bundle
+    native_only = ("last_will", "examples")
+    return {**{k: v for k, v in bundle.items() if k not in native_only}, "firmware_setup": setup}
 
 
 def example_payloads(kind: str, at: datetime) -> dict[str, dict[str, Any]]:
@@ -110,8 +131,16 @@ def example_payloads(kind: str, at: datetime) -> dict[str, dict[str, Any]]:
 
 
 def compact_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
-    """The SPEC §8 fields only: what the QR code holds (small enough to scan from a phone)."""
-    return {name: bundle[name] for name in COMPACT_FIELDS}
+    """The SPEC §8 fields: what the QR code holds (small enough to scan from a phone).
+
+    A profiled meter's code also names its profile and carries its firmware setup as one
+    string (Tasmota's console line, or Shelly's ``MQTT.SetConfig`` request).
+    """
+    compact = {name: bundle[name] for name in COMPACT_FIELDS}
+    setup = bundle.get("firmware_setup")
+    if setup is not None:
+        compact.update(profile=bundle["profile"], setup=qr_setup(setup))
+    return compact
 
 
 def qr_payload(bundle: dict[str, Any]) -> str:
