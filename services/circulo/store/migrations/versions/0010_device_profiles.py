@@ -1,4 +1,4 @@
-"""Device profiles (SPEC §10): a meter's firmware, translated readings, glitch flags.
+"""Device profiles (SPEC §10): a meter's firmware and its translated readings.
 
 Revision ID: 0010
 Revises: 0009
@@ -13,7 +13,8 @@ Revises: 0009
 - ``device_status.raw_payload``: the firmware's bytes of a translated status (an LWT).
 - ``device_state.last_reading_ts``: the latest stored reading of a profiled meter, from
   which its loss statistics are estimated (it has no ``seq``).
-- ``reward_flag`` gains ``glitch`` (rewards policy v2).
+
+(The rewards flag ``glitch`` of policy v2 is allowed since 0007.)
 """
 
 from __future__ import annotations
@@ -43,16 +44,11 @@ COMMENT ON COLUMN meter_reading.raw_payload IS
 ALTER TABLE device_status ADD COLUMN raw_payload bytea;
 
 ALTER TABLE device_state ADD COLUMN last_reading_ts timestamptz;
-
-ALTER TABLE reward_flag DROP CONSTRAINT reward_flag_flag_check;
-ALTER TABLE reward_flag ADD CONSTRAINT reward_flag_flag_check CHECK (flag IN (
-    'counter_reset', 'implausible', 'glitch', 'contaminated', 'anonymous', 'unknown_account',
-    'mass_balance', 'late', 'daily_cap', 'implausible_weight'));
 """
 
 
 def upgrade() -> None:
-    """Add profiles, translated-reading columns and the glitch flag."""
+    """Add profiles and the columns of translated readings."""
     op.execute(DDL)
 
 
