@@ -87,6 +87,13 @@ CASES = {
             (1000, 1005, 5, None, None, 10),
         ],
     ),
+    "the worked example of docs/rewards.md": (
+        [(57, 10_000_000), (58, 10_000_020), (59, 0), (60, 10_000_041), (61, 10_000_062)],
+        [
+            (10_000_000, 10_000_020, 20, None, None, 10), (10_000_020, 0, 0, "glitch", 10_000_041, 11),
+            (10_000_020, 10_000_041, 21, None, None, 11), (10_000_041, 10_000_062, 21, None, None, 11),
+        ],
+    ),
     "without a glitch window (policy v1) every dip is a counter reset": (
         [(0, 1000), (1, 0), (2, 1010)],
         [(1000, 0, 0, "counter_reset", None, 10), (0, 1010, 0, "implausible", None, 10)],
