@@ -107,7 +107,8 @@ WITH meters AS (
     SELECT *, lag(ts) OVER w AS lag_ts, lag(energy_wh) OVER w AS lag_wh
       FROM chain WINDOW w AS (PARTITION BY device_id ORDER BY ts)
 ), dips AS (
-    SELECT l.device_id, l.ts, f.ts AS follower_ts,
+    -- a dip's follower, looked up for dips only (the lateral's filter is on the outer row)
+    SELECT l.*, f.ts AS own_follower_ts,
            f.ts IS NOT NULL AND NOT ("""
     + _IMPLAUSIBLE.format(
         a_ts="l.lag_ts", a_wh="l.lag_wh", b_ts="f.ts", b_wh="f.energy_wh", r="l.rated_power_w"
@@ -116,28 +117,33 @@ WITH meters AS (
       FROM lagged l
       LEFT JOIN LATERAL (
           SELECT r.ts, r.energy_wh FROM meter_reading r
-           WHERE r.device_id = l.device_id AND r.ts > l.ts
+           WHERE %(glitch_window_us)s > 0 AND l.lag_ts IS NOT NULL AND l.energy_wh < l.lag_wh
+             AND r.device_id = l.device_id AND r.ts > l.ts
              AND r.ts <= l.ts + %(glitch_window_us)s * interval '1 microsecond'
              AND r.energy_wh >= l.lag_wh
            ORDER BY r.ts LIMIT 1
       ) f ON true
-     WHERE %(glitch_window_us)s > 0 AND l.lag_ts IS NOT NULL AND l.energy_wh < l.lag_wh
 ), covered AS (
-    SELECT l.*, d.follower_ts AS own_follower_ts,
-           coalesce(l.ts < max(CASE WHEN d.covers THEN d.follower_ts END) OVER w, false) AS glitch,
-           max(CASE WHEN d.covers THEN d.follower_ts END) OVER w AS cover_end
-      FROM lagged l LEFT JOIN dips d USING (device_id, ts)
-    WINDOW w AS (PARTITION BY l.device_id ORDER BY l.ts ROWS UNBOUNDED PRECEDING)
-), linked AS (
-    SELECT c.*, max(c.ts) FILTER (WHERE NOT c.glitch) OVER (
-               PARTITION BY c.device_id ORDER BY c.ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-           ) AS prev_ts
-      FROM covered c
+    -- the outermost cover so far, as [follower µs, −reference µs, reference Wh]: a dip inside
+    -- another ends no later and starts from a later reference, so max() picks the outer one
+    SELECT *,
+           max(CASE WHEN covers THEN ARRAY[
+                   (extract(epoch FROM own_follower_ts) * 1000000)::bigint,
+                   -(extract(epoch FROM lag_ts) * 1000000)::bigint, lag_wh] END) OVER w AS cover
+      FROM dips
+    WINDOW w AS (PARTITION BY device_id ORDER BY ts ROWS UNBOUNDED PRECEDING)
+), marked AS (
+    SELECT *, coalesce((extract(epoch FROM ts) * 1000000)::bigint < cover[1], false) AS glitch
+      FROM covered
 ), paired AS (
-    SELECT l.*, p.energy_wh AS prev_wh, f.energy_wh AS follower_wh
-      FROM linked l
-      LEFT JOIN chain p ON p.device_id = l.device_id AND p.ts = l.prev_ts
-      LEFT JOIN meter_reading f ON l.glitch AND f.device_id = l.device_id AND f.ts = l.cover_end
+    -- a glitch, and the reading right after glitches, pair with their cover's reference;
+    -- any other reading with the one before it
+    SELECT *,
+           CASE WHEN glitch OR lag(glitch) OVER w
+                THEN 'epoch'::timestamptz - cover[2] * interval '1 microsecond' ELSE lag_ts END AS prev_ts,
+           CASE WHEN glitch OR lag(glitch) OVER w THEN cover[3] ELSE lag_wh END AS prev_wh,
+           'epoch'::timestamptz + cover[1] * interval '1 microsecond' AS cover_end
+      FROM marked WINDOW w AS (PARTITION BY device_id ORDER BY ts)
 ), flagged AS (
     SELECT *, CASE
                 WHEN prev_ts IS NULL THEN NULL
@@ -165,7 +171,8 @@ SELECT device_id, prev_ts, prev_wh, ts, energy_wh,
        coalesce(time_bucket('1 hour', CASE WHEN glitch THEN cover_end ELSE ts END)
                 < %(settled_through)s::timestamptz, false),
        CASE WHEN glitch THEN cover_end END,
-       follower_wh,
+       CASE WHEN glitch THEN (SELECT f.energy_wh FROM meter_reading f
+                               WHERE f.device_id = flagged.device_id AND f.ts = flagged.cover_end) END,
        CASE flag
          WHEN 'implausible' THEN least(energy_wh - prev_wh, """
     + _LIMIT_WH.format(a_ts="prev_ts", b_ts="ts", r="rated_power_w")
