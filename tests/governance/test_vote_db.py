@@ -35,7 +35,7 @@ from circulo.store.db import connect
 MEMBERS = ("alice", "bob", "carol", "dave")
 RAISED = (
     default_policy_text()
-    .replace('version = "rewards-v1"', 'version = "rewards-v1-alu30"')
+    .replace('version = "rewards-v2"', 'version = "rewards-v2-alu30"')
     .replace("aluminium = 20", "aluminium = 30")
 )
 
@@ -133,8 +133,8 @@ def test_a_policy_adopted_by_vote_applies_from_the_next_hour_and_mints_name_the_
         "WHERE reason = 'recycle.deposit' ORDER BY seq"
     ).fetchall()
     assert rows == [
-        ("deposit:b1:c1", 20_000_000, "rewards-v1", None),  # before: the policy governance began with
-        ("deposit:b1:c2", 30_000_000, "rewards-v1-alu30", "alu30"),  # after: the adopted one
+        ("deposit:b1:c1", 20_000_000, "rewards-v2", None),  # before: the policy governance began with
+        ("deposit:b1:c2", 30_000_000, "rewards-v2-alu30", "alu30"),  # after: the adopted one
     ]
     with connect(settings.database_url) as conn:
         assert audit.verify_database(conn).ok
@@ -364,5 +364,5 @@ def test_a_vote_end_to_end_through_the_commands(db_url: str, tmp_path: Path) -> 
     assert counted.exit_code == 0, counted.output
     assert "yes 2, no 0, abstain 0 of 2: adopted" in counted.stdout
     shown = json.loads(run(env, "governance", "show", "--json").stdout)[0]
-    assert [p["policy_version"] for p in shown["periods"]] == ["rewards-v1", "rewards-v1-alu30"]
+    assert [p["policy_version"] for p in shown["periods"]] == ["rewards-v2", "rewards-v2-alu30"]
     assert run(env, "ledger", "verify").exit_code == 0
