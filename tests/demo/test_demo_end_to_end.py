@@ -177,14 +177,14 @@ def check_vote(summary: dict[str, Any], conn: psycopg.Connection) -> None:
         (f"deposit:{vote['device_id']}:%",),
     ).fetchall()
     assert rows == [(m["account"], m["amount_micro"], m["policy"], m["adopted_by"]) for m in vote["after"]]
-    assert [r[1:] for r in rows] == [(1500 * 30 * 1000, "rewards-v1-alu30", "alu-30")]
+    assert [r[1:] for r in rows] == [(1500 * 30 * 1000, "rewards-v2-alu30", "alu-30")]
     # and the day's deposits, collected before the vote, stayed at the old rate
     old = conn.execute(
         "SELECT DISTINCT policy, adopted_by FROM ledger_entry WHERE reason = 'recycle.deposit' "
         "AND settlement_id NOT LIKE %s",
         (f"deposit:{vote['device_id']}:%",),
     ).fetchall()
-    assert old in ([], [("rewards-v1", None)])
+    assert old in ([], [("rewards-v2", None)])
 
 
 @pytest.mark.slow

@@ -153,7 +153,7 @@ def test_a_mint_under_a_policy_the_members_did_not_adopt_fails_verification(
     collected = format_ts(tally.ts + timedelta(minutes=5))
     # a deposit collected after adoption, minted under the old rate by something around the engine
     stale = NewEntry(kind="mint", token="RCY", account="bob", amount_micro=20_000_000,
-                     reason="recycle.deposit", settlement_id="deposit:b1:c9", policy="rewards-v1",
+                     reason="recycle.deposit", settlement_id="deposit:b1:c9", policy="rewards-v2",
                      sources=({"type": "collection", "coop_id": "coop1", "device_id": "b1",
                                "event_id": "c9", "ts": collected, "collected_g": 1000, "deposits_g": 1000,
                                "tolerance_pct": 15},))  # fmt: skip
@@ -164,10 +164,10 @@ def test_a_mint_under_a_policy_the_members_did_not_adopt_fails_verification(
         result = audit.verify_database(conn)
         lines = list(export_lines(conn, signer))
     assert result.first_bad is not None and result.first_bad.problem == "bad policy"
-    assert "rewards-v1-alu30 (adopted by alu30)" in result.first_bad.detail
+    assert "rewards-v2-alu30 (adopted by alu30)" in result.first_bad.detail
     verdict = standalone_verify(lines, [signer.public_key_hex])
     assert (
-        verdict.startswith("FAIL entry") and "the co-op had adopted ('rewards-v1-alu30', 'alu30')" in verdict
+        verdict.startswith("FAIL entry") and "the co-op had adopted ('rewards-v2-alu30', 'alu30')" in verdict
     )
 
 

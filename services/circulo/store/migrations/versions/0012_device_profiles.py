@@ -1,7 +1,7 @@
 """Device profiles (SPEC §10): a meter's firmware and its translated readings.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 
 - ``device.profile``: ``circulo`` (the native contract, the default), ``shelly-gen2`` or
   ``tasmota``; only meters may run third-party firmware.
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
