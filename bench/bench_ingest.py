@@ -15,6 +15,12 @@ Baselines, same broker and database:
    with the messages (acknowledges each at once);
 2. database ceiling: the same rows written with COPY directly, 2,000 per transaction;
 3. naive pipeline: paho callback, one INSERT per message, autocommit.
+
+Classification (in process, ``--classify-only`` runs just this): the ingest's
+``classify`` on the native mix against the native path as it was before device profiles
+(SPEC §10) — the same checks, no profile dispatch — alternated in rounds; and on Shelly
+and Tasmota messages, against the native mix. ``--profiled-meters N`` makes N of the 600
+meters Shelly (half) and Tasmota (half) in the drain's mix.
 """
 
 from __future__ import annotations
@@ -103,19 +109,50 @@ def message(i: int, start: datetime, ts: datetime | None = None) -> tuple[str, b
     return f"circulo/v1/repair/{device_id}/event", json.dumps(body).encode()
 
 
-def stream(n: int, start: datetime) -> list[tuple[str, bytes]]:
-    return [message(i, start) for i in range(n)]
+def stream(n: int, start: datetime, profiled: int = 0) -> list[tuple[str, bytes]]:
+    return [profiled_message(i, start, profiled) or message(i, start) for i in range(n)]
 
 
-def register_fleet(db_url: str) -> None:
+def profile_of(index: int, profiled: int) -> str:
+    """The first ``profiled`` meters run Shelly (the first half) or Tasmota firmware."""
+    if index >= profiled:
+        return "circulo"
+    return "shelly-gen2" if index < profiled // 2 else "tasmota"
+
+
+def profiled_message(i: int, start: datetime, profiled: int) -> tuple[str, bytes] | None:
+    """A profiled meter's reading as its firmware publishes it (None: a native message)."""
+    index = i % DEVICES
+    profile = profile_of(index, profiled) if index < 600 else "circulo"
+    if profile == "circulo":
+        return None
+    device_id, k = device(index)[0], i // DEVICES
+    at = start + timedelta(seconds=k)
+    if profile == "shelly-gen2":
+        body = (
+            f'{{"id":0, "source":"init", "output":true, "apower":412.5, "voltage":230.1, "freq":50.0, '
+            f'"current":1.793, "aenergy":{{"total":{100_000 + 3 * k}.250,"by_minute":[6875.000,6875.000,'
+            f'6875.000],"minute_ts":{int(at.timestamp())}}},"temperature":{{"tC":41.2, "tF":106.2}}}}'
+        )
+        return f"circulo/v1/meter/{device_id}/status/switch:0", body.encode()
+    body = (
+        f'{{"Time":"{at.strftime("%Y-%m-%dT%H:%M:%S")}","ENERGY":{{"TotalStartTime":"2026-01-01T00:00:00",'
+        f'"Total":{(100_000 + 3 * k) / 1000:.3f},"Yesterday":1.234,"Today":0.567,"Period":3,"Power":412,'
+        f'"ApparentPower":416,"ReactivePower":58,"Factor":0.99,"Voltage":230,"Current":1.809}}}}'
+    )
+    return f"circulo/v1/meter/{device_id}/tele/SENSOR", body.encode()
+
+
+def register_fleet(db_url: str, profiled: int = 0) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO coop (coop_id, name) VALUES ('bench', 'Bench') ON CONFLICT DO NOTHING")
         with conn.cursor().copy(
-            "COPY device (device_id, kind, coop_id, rated_power_w, status) FROM STDIN"
+            "COPY device (device_id, kind, coop_id, rated_power_w, status, profile) FROM STDIN"
         ) as cp:
             for i in range(DEVICES):
                 device_id, kind = device(i)
-                cp.write_row((device_id, kind, "bench", 5000 if kind == "meter" else None, "active"))
+                rated = 5000 if kind == "meter" else None
+                cp.write_row((device_id, kind, "bench", rated, "active", profile_of(i, profiled)))
 
 
 # --- MQTT helpers ------------------------------------------------------------------------------
@@ -412,11 +449,17 @@ def wait_heartbeat(db_url: str, worker_ids: list[str]) -> None:
 
 
 def ingest_drain(
-    stack: BenchStack, messages: list[tuple[str, bytes]], workers: int, name: str, listener: str = "services"
+    stack: BenchStack,
+    messages: list[tuple[str, bytes]],
+    workers: int,
+    name: str,
+    *,
+    listener: str = "services",
+    profiled: int = 0,
 ) -> float:
     """Queue the stream for the workers' sessions, start them, time until all rows are committed."""
     db_url = stack.fresh_database(name)
-    register_fleet(db_url)
+    register_fleet(db_url, profiled)
     group = f"{name}grp" if workers > 1 else None
     procs = [
         Ingest(stack, db_url, f"{name}-w{i}", group, stack.base, listener=listener) for i in range(workers)
@@ -445,7 +488,7 @@ def tls_cost(stack: BenchStack, messages: list[tuple[str, bytes]], rounds: int) 
     rates: dict[str, list[float]] = {"plain": [], "tls": []}
     for n in range(rounds):
         for transport, listener in (("plain", "plain"), ("tls", "services")):
-            rate = ingest_drain(stack, messages, 1, f"bench_{transport}{n}", listener)
+            rate = ingest_drain(stack, messages, 1, f"bench_{transport}{n}", listener=listener)
             rates[transport].append(rate)
             print(f"ingest, 1 worker, {transport:5} {rate:10.0f} msg/s", flush=True)
     ratio = statistics.median(rates["tls"]) / statistics.median(rates["plain"])
@@ -519,6 +562,93 @@ def summarise_latency(latencies: list[float], rate: float, stored_meter: int) ->
     }
 
 
+# --- classification, in process ---------------------------------------------------------------
+def native_path_before_profiles() -> Any:
+    """The baseline: ``classify`` as it was before device profiles (SPEC §10), check for check."""
+    import hashlib  # noqa: PLC0415
+
+    from circulo.ingest.classify import registry_rejection, reject, time_rejection  # noqa: PLC0415
+    from circulo.ingest.records import Valid  # noqa: PLC0415
+    from circulo_schemas.errors import Rejection  # noqa: PLC0415
+    from circulo_schemas.topics import topic_of  # noqa: PLC0415
+    from circulo_schemas.validate import parse_payload  # noqa: PLC0415
+
+    def classify_before(received: Any, address: Any, registry: Any, limits: Any) -> Any:
+        try:
+            topic = topic_of(address)
+            if len(received.payload) > limits.max_payload_bytes:
+                raise Rejection("too_large", f"{len(received.payload)} bytes > {limits.max_payload_bytes}")
+            refused = registry_rejection(topic.kind, registry.get(topic.device_id))
+            if refused:
+                raise Rejection(*refused)
+            message = parse_payload(topic, received.payload, max_bytes=limits.max_payload_bytes)
+            late_or_early = time_rejection(message.ts, received.received_at, limits)
+            if late_or_early:
+                raise Rejection(*late_or_early)
+        except Rejection as rejection:
+            return reject(received, address, rejection.reason, rejection.detail)
+        return Valid(received, address, topic, message, hashlib.sha256(received.payload).digest())
+
+    return classify_before
+
+
+def classify_rates(count: int, rounds: int = 5) -> dict[str, float]:
+    """Messages per CPU second through classification, the cases alternating in small chunks."""
+    from circulo.ingest.classify import Limits, RegisteredDevice, classify  # noqa: PLC0415
+    from circulo.ingest.records import Received, Valid  # noqa: PLC0415
+    from circulo_schemas.topics import address_of  # noqa: PLC0415
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    now = datetime.now(UTC)
+    native = stream(count, start)
+    profiled = [m for i in range(count) if (m := profiled_message(i % 600, start, 600)) is not None]
+    registry = {device(i)[0]: RegisteredDevice(device(i)[1], False) for i in range(DEVICES)}
+    profiled_registry = {
+        device(i)[0]: RegisteredDevice(device(i)[1], False, profile_of(i, 600)) for i in range(DEVICES)
+    }
+    cases = {
+        "native, before profiles (baseline)": (native_path_before_profiles(), native, registry),
+        "native, classify": (classify, native, registry),
+        "shelly and tasmota, classify": (classify, profiled, profiled_registry),
+    }
+    # CPU time of this process, chunk by chunk, the cases taking turns: on a machine shared
+    # with other work, wall time and load spikes would decide more than the code does
+    spent: dict[str, float] = dict.fromkeys(cases, 0.0)
+    counted: dict[str, int] = dict.fromkeys(cases, 0)
+    limits = Limits()
+    prepared = {
+        name: [(Received(t, b, now, 0, 0), address_of(t)) for t, b in batch]
+        for name, (_, batch, _) in cases.items()
+    }
+    chunk = 500
+    for _ in range(rounds):
+        for first in range(0, count, chunk):
+            for name, (judge, _, devices) in cases.items():
+                part = prepared[name][first : first + chunk]
+                started = time.process_time()
+                verdicts = [judge(r, a, devices, limits) for r, a in part]
+                spent[name] += time.process_time() - started
+                counted[name] += len(part)
+                assert all(isinstance(v, Valid) for v in verdicts), name
+    return {name: counted[name] / spent[name] for name in cases}
+
+
+def report_classify(count: int) -> dict[str, float]:
+    rates = classify_rates(count)
+    baseline = rates["native, before profiles (baseline)"]
+    for name, rate in rates.items():
+        print(f"classify {name:<36} {rate:10.0f} msg/s  {rate / baseline:.3f} of the baseline", flush=True)
+    return rates
+
+
+def profiled_drain(stack: BenchStack, count: int, start: datetime, profiled: int) -> dict[str, Any]:
+    """One worker's drain with ``profiled`` of the meters on Shelly and Tasmota firmware."""
+    mixed = stream(count, start, profiled)
+    rate = ingest_drain(stack, mixed, 1, "bench_prof", profiled=profiled)
+    print(f"ingest, 1 worker, {profiled} profiled meters {rate:10.0f} msg/s", flush=True)
+    return {"ingest_1_profiled": rate, "profiled_meters": profiled}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=200_000)
@@ -526,7 +656,13 @@ def main() -> None:
     parser.add_argument("--steady-s", type=float, default=20)
     parser.add_argument("--tls-rounds", type=int, default=2, help="plaintext/TLS drain pairs")
     parser.add_argument("--only-tls", action="store_true", help="only the plaintext/TLS comparison")
+    parser.add_argument("--classify", type=int, default=60_000, help="messages per classification round")
+    parser.add_argument("--classify-only", action="store_true", help="only the in-process classification")
+    parser.add_argument("--profiled-meters", type=int, default=0, help="of 600 meters, Shelly/Tasmota ones")
     args = parser.parse_args()
+    if args.classify_only:
+        report_classify(args.classify)
+        return
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     messages = stream(args.messages, start)
     stack = start_stack()
@@ -554,6 +690,9 @@ def main() -> None:
         print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
         results["ingest_2"] = ingest_drain(stack, messages, 2, "bench_two")
         print(f"ingest, 2 workers   {results['ingest_2']:10.0f} msg/s", flush=True)
+        if args.profiled_meters:
+            results |= profiled_drain(stack, args.messages, start, args.profiled_meters)
+        results["classify"] = report_classify(args.classify)
         results["steady"] = steady_latency(stack, results["ingest_1"] / 2, args.steady_s)
         s = results["steady"]
         print(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -135,17 +136,81 @@ def naive_settlement(url: str) -> NaiveResult:
     return NaiveResult(time.perf_counter() - started, computed, sum(credited.values()), len(claims))
 
 
-def pairs_only(settings: RewardsSettings) -> float:
-    """The SQL part of a drain, without committing anything."""
+# The pairing as it was before policy v2's glitch rule: the baseline of the SQL's cost.
+PAIRS_BEFORE_GLITCHES = """
+INSERT INTO pg_temp.reward_green_pairs
+    (device_id, prev_ts, prev_wh, ts, energy_wh, delta_wh, flag, hour, late)
+WITH meters AS (
+    SELECT d.device_id, d.rated_power_w, p.last_ts, p.last_energy_wh
+      FROM device d LEFT JOIN reward_meter_progress p ON p.device_id = d.device_id
+     WHERE d.coop_id = %(coop_id)s AND d.kind = 'meter'
+), chain AS (
+    SELECT r.device_id, r.ts, r.energy_wh, m.rated_power_w, m.last_ts
+      FROM meter_reading r JOIN meters m ON m.device_id = r.device_id
+     WHERE r.ts >= %(lower)s AND r.ts < %(window_end)s
+       AND r.ts > coalesce(m.last_ts, '-infinity'::timestamptz)
+    UNION ALL
+    SELECT device_id, last_ts, last_energy_wh, rated_power_w, last_ts FROM meters WHERE last_ts IS NOT NULL
+), paired AS (
+    SELECT device_id, ts, energy_wh, rated_power_w, last_ts,
+           lag(ts) OVER w AS prev_ts, lag(energy_wh) OVER w AS prev_wh
+      FROM chain WINDOW w AS (PARTITION BY device_id ORDER BY ts)
+), flagged AS (
+    SELECT *, CASE
+                WHEN prev_ts IS NULL THEN NULL
+                WHEN energy_wh < prev_wh THEN 'counter_reset'
+                WHEN (energy_wh - prev_wh)::numeric * 360000000000
+                     > rated_power_w::numeric
+                       * ((extract(epoch FROM ts) - extract(epoch FROM prev_ts)) * 1000000)
+                       * %(plausibility_pct)s + 360000000000
+                  THEN 'implausible'
+              END AS flag
+      FROM paired
+)
+SELECT device_id, prev_ts, prev_wh, ts, energy_wh, energy_wh - prev_wh, flag,
+       time_bucket('1 hour', ts),
+       coalesce(time_bucket('1 hour', ts) < %(settled_through)s::timestamptz, false)
+  FROM flagged
+ WHERE last_ts IS NULL OR ts > last_ts
+"""
+
+
+def pairs_only(settings: RewardsSettings, glitch_window_us: int | None = None) -> float:
+    """The SQL part of a drain, without committing anything (None: the pairing before glitches)."""
     engine = load_engine(settings)
-    started = time.perf_counter()
     with open_work_connection(settings.database_url) as conn:
         ctx = engine.context(conn, 0, drain=True)
         baselines = green.meter_baselines(conn, "coop1")
-        green.fill_pairs(conn, "coop1", baselines=baselines, window_end=green.FAR_FUTURE, settled=None,
-                         plausibility_pct=ctx.policy.green.plausibility_pct)  # fmt: skip
+        pct = ctx.policy.green.plausibility_pct
+        started = time.perf_counter()
+        if glitch_window_us is None:
+            conn.execute(green.sql.CREATE_PAIRS_TABLE)
+            conn.execute(green.sql.CLEAR_PAIRS)
+            conn.execute(
+                PAIRS_BEFORE_GLITCHES,  # type: ignore[arg-type]
+                {"coop_id": "coop1", "lower": green.FAR_PAST, "window_end": green.FAR_FUTURE,
+                 "settled_through": None, "plausibility_pct": pct},
+            )  # fmt: skip
+            conn.execute(green.sql.INDEX_PAIRS)
+        else:
+            green.fill_pairs(conn, "coop1", baselines=baselines, window_end=green.FAR_FUTURE, settled=None,
+                             plausibility_pct=pct, glitch_window_us=glitch_window_us)  # fmt: skip
         green.read_pair_summaries(conn)
     return time.perf_counter() - started
+
+
+def pairs_timings(settings: RewardsSettings, rounds: int = 3) -> dict[str, float]:
+    """The pairing SQL before and with the glitch rule, alternated; the median of each."""
+    cases = {
+        "before glitches (baseline)": None,
+        "glitch rule off (v1 policy)": 0,
+        "glitch rule on (v2)": 900_000_000,
+    }
+    timings: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, window in cases.items():
+            timings[name].append(pairs_only(settings, window))
+    return {name: statistics.median(values) for name, values in timings.items()}
 
 
 def main() -> None:
@@ -182,8 +247,13 @@ def run(pg: PostgresCluster, base: Path, meters: int, minutes: int, members: int
         f"fetch and pair in Python {naive.compute_s:.2f} s, then one INSERT per claim)",
         flush=True,
     )
-    sql_s = pairs_only(settings)
-    print(f"pairs in SQL only:    {sql_s:8.2f} s", flush=True)
+    pairing = pairs_timings(settings)
+    baseline = pairing["before glitches (baseline)"]
+    for name, seconds in pairing.items():
+        print(
+            f"pairs in SQL only, {name:<28} {seconds:6.2f} s  {seconds / baseline:.2f} of the baseline",
+            flush=True,
+        )
 
     started = time.perf_counter()
     report = run_cycle(settings, drain=True)

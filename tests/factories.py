@@ -44,15 +44,16 @@ def add_device(
     *,
     rated_power_w: int | None = None,
     status: str = "registered",
+    profile: str = "circulo",
 ) -> str:
     """A device row (a meter gets 5000 W unless told); its co-op is created when missing."""
     add_coop(conn, coop_id)
     if kind == "meter" and rated_power_w is None:
         rated_power_w = 5000
     conn.execute(
-        "INSERT INTO device (device_id, kind, coop_id, rated_power_w, status, retired_at) "
-        "VALUES (%s, %s, %s, %s, %s, CASE WHEN %s = 'retired' THEN now() END)",
-        (device_id, kind, coop_id, rated_power_w, status, status),
+        "INSERT INTO device (device_id, kind, coop_id, rated_power_w, status, retired_at, profile) "
+        "VALUES (%s, %s, %s, %s, %s, CASE WHEN %s = 'retired' THEN now() END, %s)",
+        (device_id, kind, coop_id, rated_power_w, status, status, profile),
     )
     return device_id
 

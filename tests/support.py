@@ -62,13 +62,19 @@ def rows(db_url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
 
 
 def register(
-    db_url: str, devices: Iterable[tuple[str, str]], *, coop: str = "coop1", retired: Iterable[str] = ()
+    db_url: str,
+    devices: Iterable[tuple[str, str]],
+    *,
+    coop: str = "coop1",
+    retired: Iterable[str] = (),
+    profiles: Mapping[str, str] | None = None,
 ) -> None:
     """Register devices (device_id, kind) in a co-op, straight into the registry tables."""
-    retired = set(retired)
+    retired, profiles = set(retired), profiles or {}
     with psycopg.connect(db_url, autocommit=True) as conn:
         for device_id, kind in devices:
-            add_device(conn, device_id, kind, coop, status="retired" if device_id in retired else "active")
+            status = "retired" if device_id in retired else "active"
+            add_device(conn, device_id, kind, coop, status=status, profile=profiles.get(device_id, "circulo"))
 
 
 def v5_client(url: str, client_id: str = "") -> tuple[mqtt.Client, MqttEndpoint]:

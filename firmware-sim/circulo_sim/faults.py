@@ -2,9 +2,10 @@
 
 Every fault has a rate: the probability that an eligible message gets it (at most one
 fault per message). Meter faults change the register itself (a replaced meter starts
-again from zero; a glitch reports more than the panels can make); delivery faults change
+again from zero; an implausible jump reports more than the panels can make); delivery faults change
 how a message travels (sent twice, late, with a wrong clock, garbled, buffered behind an
-outage, or on another device's topic).
+outage, or on another device's topic). A glitch (SPEC §10) misreads the register as 0 for
+one reading, which the meter comes back from at the next.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from circulo_sim.errors import ConfigError
-from circulo_sim.wire import Message, encode_document
+from circulo_sim.wire import Message, WireMessage, encode_document
 
-METER_FAULTS = ("counter_reset", "implausible")
+METER_FAULTS = ("counter_reset", "implausible", "glitch")
 DELIVERY_FAULTS = (
     "duplicate",
     "out_of_order",
@@ -42,6 +43,7 @@ EXPECTED_OUTCOME = {
     "impersonate": "stored",  # the device's own message; the copy on another's topic is "refused"
     "counter_reset": "stored",  # rewards flag counter_reset
     "implausible": "stored",  # rewards flag implausible
+    "glitch": "stored",  # rewards flag glitch (policy v2): the span is credited
 }
 CLOCK_AHEAD = timedelta(days=365)  # an RTC that came up a year ahead: always beyond the skew limit
 CLOCK_BEHIND_RANGE_S = (120.0, 3 * 3600.0)
@@ -61,6 +63,7 @@ class FaultRates:
     impersonate: float = 0.0
     counter_reset: float = 0.0
     implausible: float = 0.0
+    glitch: float = 0.0
     offline_minutes: float = 20.0
 
     def __post_init__(self) -> None:
@@ -114,11 +117,13 @@ SCHEMA_BREAKS: dict[str, tuple[str, Any]] = {
 }
 
 
-def malformed(message: Message, rng: np.random.Generator) -> tuple[bytes, str]:
+def malformed(message: WireMessage, rng: np.random.Generator) -> tuple[bytes, str]:
     """A garbled payload for ``message`` and the quarantine reason it must get."""
     if rng.random() < 0.5:
         whole = message.payload()
         return whole[: len(whole) // 2], "not_json"  # cut off mid-transmission
+    if not isinstance(message, Message):
+        return message.schema_break(), "schema"  # type: ignore[attr-defined]
     field, value = SCHEMA_BREAKS[message.message_type]
     document = message.document()
     document[field] = value

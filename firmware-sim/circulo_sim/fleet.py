@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from circulo_schemas.profiles import CIRCULO, PROFILES
 from circulo_sim.errors import ConfigError
 from circulo_sim.seeding import stream
 
@@ -31,6 +32,7 @@ class DeviceSpec:
     lon: float | None = None
     rated_power_w: int | None = None
     capacity_kg: float | None = None
+    profile: str = CIRCULO  # SPEC §10: which firmware a meter runs
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,32 @@ def choose(fleet: Fleet, counts: Mapping[str, int | None]) -> Fleet:
     return replace(fleet, devices=tuple(chosen))
 
 
+def choose_profiles(fleet: Fleet, wanted: Mapping[str, int]) -> Fleet:
+    """Meters by firmware profile: the first N of each profile named (by id), and no other meter."""
+    chosen = [d for d in fleet.devices if d.kind != "meter"]
+    for profile, count in wanted.items():
+        available = sorted(
+            (d for d in fleet.of_kind("meter") if d.profile == profile), key=lambda d: d.device_id
+        )
+        if count > len(available):
+            raise ConfigError(
+                f"co-op {fleet.coop_id} has {len(available)} active {profile} meter(s), {count} requested"
+            )
+        chosen += available[:count]
+    return replace(fleet, devices=tuple(chosen))
+
+
+def parse_profile_counts(text: str) -> dict[str, int]:
+    """``circulo=3,shelly-gen2=2,tasmota=1`` → how many meters of each profile."""
+    counts: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        profile, _, number = part.partition("=")
+        if profile not in PROFILES or not number.isdigit():
+            raise ConfigError(f"--profiles {part!r}: PROFILE=COUNT with a profile of {', '.join(PROFILES)}")
+        counts[profile] = counts.get(profile, 0) + int(number)
+    return counts
+
+
 def locate(fleet: Fleet, seed: int) -> Fleet:
     """Give every device a location and a size: registry values win, the rest from the seed."""
     centre = fleet.centre()
@@ -97,12 +125,20 @@ def synthetic_fleet(
     members: int = 40,
     seed: int = 0,
     centre: tuple[float, float] = DEFAULT_CENTRE,
+    profiles: Mapping[str, int] | None = None,
 ) -> Fleet:
-    """A made-up co-op (bulk mode, benchmarks): ids ``{coop}-{kind}-{n}``, members ``member-{n}@{coop}``."""
+    """A made-up co-op (bulk mode, benchmarks): ids ``{coop}-{kind}-{n}``, members ``member-{n}@{coop}``.
+
+    ``profiles`` (profile → count) makes the meters instead of ``meters``, in that order.
+    """
     prefix = coop_id[:40]
+    meter_profiles = [p for p, n in (profiles or {CIRCULO: meters}).items() for _ in range(n)]
     devices = [
+        DeviceSpec(f"{prefix}-meter-{n:04d}", "meter", profile=profile)
+        for n, profile in enumerate(meter_profiles, start=1)
+    ] + [
         DeviceSpec(f"{prefix}-{kind}-{n:04d}", kind)
-        for kind, count in (("meter", meters), ("bin", bins), ("repair", repairs))
+        for kind, count in (("bin", bins), ("repair", repairs))
         for n in range(1, count + 1)
     ]
     accounts = tuple(f"member-{n:03d}@{prefix}" for n in range(1, members + 1))
@@ -117,7 +153,10 @@ def fleet_to_json(fleet: Fleet) -> dict[str, Any]:
     return {
         "coop_id": fleet.coop_id,
         "members": list(fleet.members),
-        "devices": [{k: v for k, v in vars(d).items() if v is not None} for d in fleet.devices],
+        "devices": [
+            {k: v for k, v in vars(d).items() if v is not None and not (k == "profile" and v == CIRCULO)}
+            for d in fleet.devices
+        ],
     }
 
 
@@ -141,7 +180,15 @@ def _device_from_json(item: Mapping[str, Any]) -> DeviceSpec:
         lon=_optional(float, item.get("lon")),
         rated_power_w=_optional(int, item.get("rated_power_w")),
         capacity_kg=_optional(float, item.get("capacity_kg")),
+        profile=_profile(kind, item.get("profile")),
     )
+
+
+def _profile(kind: str, value: Any) -> str:
+    profile = CIRCULO if value is None else str(value)
+    if profile not in PROFILES or (profile != CIRCULO and kind != "meter"):
+        raise ValueError(f"profile {profile!r}: one of {', '.join(PROFILES)}, and only meters run another")
+    return profile
 
 
 def _optional(convert: Any, value: Any) -> Any:

@@ -1,7 +1,8 @@
 """One MQTT v5 connection, as good firmware runs it (the thin I/O shell).
 
-- QoS 1 for everything; a retained ``status`` on every connect and a Last Will
-  (``{"v":1,"state":"offline"}``, retained) for when the connection dies;
+- QoS 1 for everything; a retained ``status`` on every connect (and a firmware's boot
+  messages) and a Last Will (``{"v":1,"state":"offline"}``, or the firmware's, retained)
+  for when the connection dies;
 - reconnect with capped exponential backoff and full jitter (:mod:`circulo_sim.backoff`);
 - store-and-forward: while the broker is unreachable (or the device is in an outage),
   messages wait in a bounded buffer (:mod:`circulo_sim.buffer`) and leave in order when
@@ -22,7 +23,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +70,7 @@ class LinkOptions:
     backoff: Backoff = field(default_factory=Backoff)
 
 
-StatusOnConnect = Callable[[bool], Publish | None]  # first connect? -> the status to publish
+StatusOnConnect = Callable[[bool], Sequence[Publish]]  # first connect? -> what to publish first
 
 
 class MqttLink:
@@ -313,13 +314,13 @@ class MqttLink:
 
     def _go_ready(self) -> None:
         """Connected: announce ``online`` (once per connection), flush the buffer in order, go direct."""
-        status = None
+        announced: Sequence[Publish] = ()
         if self._status_due and self._status_on_connect is not None:
-            status = self._status_on_connect(not self._ever_online)
+            announced = self._status_on_connect(not self._ever_online)
         with self._order:
             if self._held or self._drop_due:
                 return
-            if status is not None:
+            for status in announced:
                 self.stats.planned(status)
                 self._publish_locked(status)
             self._status_due, self._ever_online = False, True

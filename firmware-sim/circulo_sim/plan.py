@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from circulo_schemas.topics import device_topic
 from circulo_sim.faults import (
     CLOCK_AHEAD,
     DELIVERY_FAULTS,
@@ -28,13 +27,15 @@ from circulo_sim.faults import (
     malformed,
     offline_period,
 )
+from circulo_sim.firmware import meter_firmware
+from circulo_sim.firmware.common import COPY, INFO, STATUS, Companion
 from circulo_sim.fleet import DeviceSpec, Fleet
 from circulo_sim.physics.bins import bin_records, bin_site
 from circulo_sim.physics.records import MeterReading, Record
 from circulo_sim.physics.repairs import repair_records, repair_site
 from circulo_sim.physics.solar import MeterPhysics, meter_site
 from circulo_sim.seeding import stream
-from circulo_sim.wire import Message, message_of
+from circulo_sim.wire import WireMessage, message_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class Label:
 
     message_type: str
     fault: str | None
-    expected: str  # stored | duplicate | quarantined:<reason> | refused | status
+    expected: str  # stored | duplicate | quarantined:<reason> | refused | status | ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,8 @@ def meter_faulted(
     device_id: str,
     start: datetime,
 ) -> Iterator[tuple[MeterReading, str | None]]:
-    """Apply register faults: a replaced meter restarts from 0, a glitch adds energy it cannot have made."""
+    """Apply register faults: a replaced meter restarts from 0, an implausible jump adds energy it
+    cannot have made, a glitch misreads the register as 0 for one reading (SPEC §10)."""
     rng = stream(seed, "meter-faults", device_id, start)
     offset = 0  # what the current register adds to the true lifetime energy (negative after a reset)
     for true_reading in readings:
@@ -157,6 +159,9 @@ def meter_faulted(
             offset = -true_reading.energy_wh
         elif fault == "implausible":
             offset += rated_power_w  # an hour at full power within a minute
+        elif fault == "glitch":
+            yield dataclasses.replace(true_reading, energy_wh=0, energy_mwh=0, power_w=0.0), fault
+            continue
         if not (offset or fault):
             yield true_reading, None
             continue
@@ -169,13 +174,20 @@ def meter_faulted(
         )
 
 
+Outgoing = tuple[WireMessage, tuple[Companion, ...], str | None]
+
+
 def device_messages(
     device: SimDevice, start: datetime, end: datetime | None, rates: FaultRates, seed: int
-) -> Iterator[tuple[Message, str | None]]:
-    """The device's data messages (seq from 0: each run is a boot) with any register fault."""
+) -> Iterator[Outgoing]:
+    """The device's data messages (seq from 0: each run is a boot) with any register fault.
+
+    A profiled meter's reading is its firmware's primary message and its companions (the
+    same reading on another topic, non-data messages, statuses); a native one has none.
+    """
     spec = device.spec
     records: Iterable[tuple[Record, str | None]] = ((r, None) for r in device.records(start, end))
-    if spec.kind == "meter" and (rates.counter_reset or rates.implausible):
+    if spec.kind == "meter" and (rates.counter_reset or rates.implausible or rates.glitch):
         readings = (r for r, _ in records if isinstance(r, MeterReading))
         records = meter_faulted(
             readings,
@@ -185,8 +197,20 @@ def device_messages(
             device_id=spec.device_id,
             start=start,
         )
+    firmware = meter_firmware(spec.profile, spec.device_id) if spec.kind == "meter" else None
     for seq, (record, fault) in enumerate(records):
-        yield message_of(spec.device_id, spec.kind, record, seq), fault
+        if firmware is not None and isinstance(record, MeterReading):
+            primary, companions = firmware.reading(record, seq)
+            yield primary, companions, fault
+        else:
+            yield message_of(spec.device_id, spec.kind, record, seq), (), fault
+
+
+# What a copy of the reading is at ingest, given the primary's fault: a duplicate of the
+# stored primary, or itself the stored one when the primary is quarantined, stamped at
+# another time, or held back (delivered out of order, after the copy).
+COPY_STORED_WHEN = frozenset({"malformed", "clock_ahead", "clock_behind", "out_of_order"})
+ROLE_EXPECTED = {INFO: "ignored", STATUS: "status"}
 
 
 @dataclass
@@ -209,16 +233,20 @@ class _Delivery:
         self.held: list[_Held] = []
         self.last_at: datetime | None = None
 
-    def actions(self, message: Message, content_fault: str | None) -> Iterator[Action]:
+    def actions(
+        self, message: WireMessage, content_fault: str | None, companions: tuple[Companion, ...] = ()
+    ) -> Iterator[Action]:
         if self.offline_until is not None and message.ts >= self.offline_until:
             yield GoOnline(self.offline_until, self.device_id)
             self.offline_until = None
         fault = content_fault or draw_fault(self.rng, self.rates, DELIVERY_FAULTS)
         if fault == "offline" and self.offline_until is not None:
             fault = None  # already offline
-        yield from self._fault_actions(message, fault)
+        yield from self._fault_actions(message, fault, companions)
 
-    def _fault_actions(self, message: Message, fault: str | None) -> Iterator[Action]:
+    def _fault_actions(
+        self, message: WireMessage, fault: str | None, companions: tuple[Companion, ...] = ()
+    ) -> Iterator[Action]:
         label = Label(message.message_type, fault, EXPECTED_OUTCOME.get(fault, "stored"))
         publish = Publish(message.ts, self.device_id, message.topic, message.payload(), label)
         if fault == "offline":
@@ -233,22 +261,40 @@ class _Delivery:
             publish = _with(publish, payload=payload, expected=f"quarantined:{reason}")
         elif fault == "out_of_order":
             depth = int(self.rng.integers(OUT_OF_ORDER_DEPTH[0], OUT_OF_ORDER_DEPTH[1] + 1))
-            self.held.append(_Held(depth, publish))
+            held = (
+                _with(publish, expected="duplicate") if any(c.role == COPY for c in companions) else publish
+            )
+            self.held.append(_Held(depth, held))
+            yield from self._companions(message.ts, fault, companions)
             return
         yield from self._send(publish)
         if fault == "duplicate":
             yield from self._send(_with(publish, expected="duplicate"))
         elif fault == "impersonate":
             yield from self._send(self._impersonation(message, publish))
+        yield from self._companions(message.ts, fault, companions)
 
-    def _impersonation(self, message: Message, publish: Publish) -> Publish:
+    def _companions(
+        self, at: datetime, fault: str | None, companions: tuple[Companion, ...]
+    ) -> Iterator[Action]:
+        """A profiled reading's other messages, sent as they are right after it."""
+        for companion in companions:
+            message = companion.message
+            if companion.role == COPY:
+                expected = "stored" if fault in COPY_STORED_WHEN else "duplicate"
+            else:
+                expected = ROLE_EXPECTED[companion.role]
+            label = Label(message.message_type, None, expected)
+            yield from self._send(Publish(at, self.device_id, message.topic, message.payload(), label))
+
+    def _impersonation(self, message: WireMessage, publish: Publish) -> Publish:
         others = [p for p in self.peers if p != f"{message.kind}/{self.device_id}"]
         same_kind = [p for p in others if p.startswith(message.kind + "/")] or others
         if same_kind:
             kind, victim = same_kind[int(self.rng.integers(len(same_kind)))].split("/", 1)
         else:
             kind, victim = message.kind, (self.device_id + "x")[:64]
-        return _with(publish, topic=device_topic(kind, victim, message.channel), expected="refused")
+        return _with(publish, topic=message.topic_for(victim, kind), expected="refused")
 
     def _send(self, publish: Publish) -> Iterator[Action]:
         """Send now, then release held (out-of-order) messages whose turn has come."""
@@ -297,8 +343,8 @@ def device_actions(
 ) -> Iterator[Action]:
     """Everything one device does in [start, end), in simulated-time order."""
     delivery = _Delivery(device.spec.device_id, rates, seed, start, peers)
-    for message, content_fault in device_messages(device, start, end, rates, seed):
-        yield from delivery.actions(message, content_fault)
+    for message, companions, content_fault in device_messages(device, start, end, rates, seed):
+        yield from delivery.actions(message, content_fault, companions)
     yield from delivery.finish()
 
 

@@ -17,7 +17,7 @@ from circulo_sim.backoff import Backoff
 from circulo_sim.clock import SimWindow
 from circulo_sim.errors import ConfigError
 from circulo_sim.faults import FaultRates
-from circulo_sim.fleet import KINDS, Fleet, choose, locate, synthetic_fleet
+from circulo_sim.fleet import KINDS, Fleet, choose, choose_profiles, locate, synthetic_fleet
 from circulo_sim.link import LinkOptions
 from circulo_sim.runner import ProgressCallback, RunConfig, Simulation
 from circulo_sim.settings import SimSettings
@@ -40,6 +40,7 @@ class RunRequest:
     synthetic: bool = False
     synthetic_members: int = 40
     bundles_dir: Path | None = None
+    profiles: dict[str, int] | None = None  # meters by firmware profile (instead of counts["meter"])
 
 
 def resolve_fleet(request: RunRequest, settings: SimSettings) -> Fleet:
@@ -57,11 +58,16 @@ def resolve_fleet(request: RunRequest, settings: SimSettings) -> Fleet:
             repairs=counts["repair"],
             members=request.synthetic_members,
             seed=request.seed,
+            profiles=request.profiles,
         )
     else:
         if not request.coop_id:
             raise ConfigError("--coop is required (or --fleet FILE)")
         fleet = load_registry_fleet(settings.database_url, request.coop_id)
+    if request.profiles is not None:
+        if request.counts.get("meter") is not None:
+            raise ConfigError("give --meters or --profiles, not both")
+        fleet = choose_profiles(fleet, request.profiles)
     fleet = locate(choose(fleet, request.counts), request.seed)
     if not fleet.devices:
         raise ConfigError(f"co-op {fleet.coop_id} has no device to simulate")

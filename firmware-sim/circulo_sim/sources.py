@@ -1,6 +1,7 @@
 """Where a fleet and its credentials come from: the registry, bundles, a fleet spec file.
 
-- the registry database: the co-op's devices (kind, rated power, location, capacity) and
+- the registry database: the co-op's devices (kind, rated power, location, capacity,
+  profile) and
   its members (the accounts deposits and repairs are drawn from);
 - the bundles directory: ``{dir}/{device_id}.json``, the provisioning bundle
   ``circulo device add --bundle-dir DIR`` writes (SPEC §8), for each device's credentials;
@@ -51,6 +52,7 @@ def load_registry_fleet(database_url: str, coop_id: str) -> Fleet:
             lon=r[3],
             rated_power_w=r[4],
             capacity_kg=None if r[5] is None else float(r[5]),
+            profile=r[6],
         )
         for r in rows
     )
@@ -120,6 +122,11 @@ def endpoint_from_bundle(
         if bundle["device_id"] != device.device_id or bundle["kind"] != device.kind:
             raise ConfigError(
                 f"bundle for {device.device_id}: it is for {bundle['kind']} {bundle['device_id']}"
+            )
+        if bundle.get("profile", device.profile) != device.profile:
+            raise ConfigError(
+                f"bundle for {device.device_id}: issued for profile {bundle['profile']}, "
+                f"the registry says {device.profile} (rotate its credentials for a fresh bundle)"
             )
         tls = bool(bundle["tls"])
         return Endpoint(

@@ -2,9 +2,10 @@
 
 Counters are updated from the MQTT threads (thread-safe) and turned into a summary
 (:meth:`RunStats.summary`) that a test or the demo reconciles with the ingest's outcomes:
-every message the broker acknowledged is expected *stored*, *duplicate* or *quarantined*
-with a reason; refusals, drops and messages still unacknowledged at the end are counted
-apart. An optional message log (JSON lines) names every message and its fate.
+every message the broker acknowledged is expected *stored*, *duplicate*, *ignored* (a
+profiled meter's non-data messages) or *quarantined* with a reason; refusals, drops and
+messages still unacknowledged at the end are counted apart. An optional message log (JSON
+lines) names every message and its fate.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class RunStats:
                     "duplicate": self.expected["duplicate"],
                     "quarantined": quarantined,
                     "status": self.expected["status"],
+                    "ignored": self.expected["ignored"],
                 },
                 "delivery": {fate: sum(n for (f, _), n in self.fates.items() if f == fate) for fate in FATES}
                 | {
@@ -205,6 +207,11 @@ def describe(summary: dict[str, Any]) -> str:
         f" {sum(quarantined.values())} quarantined"
         + (f" ({_pairs(quarantined)})" if quarantined else "")
         + f", {expected['status']} status"
+        + (
+            f", {expected['ignored']} ignored (firmware boot and info messages)"
+            if expected.get("ignored")
+            else ""
+        )
     )
     d = summary["delivery"]
     lines.append(

@@ -19,8 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from circulo_schemas.profiles import CIRCULO, SHELLY_GEN2, device_prefix
 from circulo_schemas.topics import device_topic
 from circulo_sim.buffer import StoreAndForward
+from circulo_sim.firmware import shelly, tasmota
 from circulo_sim.fleet import DeviceSpec
 from circulo_sim.link import Endpoint, LinkOptions, MqttLink
 from circulo_sim.plan import Label, Publish
@@ -53,7 +55,10 @@ class Transport(Protocol):
 def status_publish(
     spec: DeviceSpec, state: str, at: datetime, *, reason: str | None, will: bool = False
 ) -> Publish:
-    """A retained status of one device (the will's exact bytes when ``will``)."""
+    """A retained status of one device (the will's exact bytes when ``will``), in its firmware's form."""
+    if spec.profile != CIRCULO:
+        topic, payload = firmware_status(spec, online=state == "online")
+        return Publish(at, spec.device_id, topic, payload, STATUS_LABEL, retain=True)
     payload = OFFLINE_WILL if will else status_payload(state, reason=reason)
     return Publish(
         at,
@@ -63,6 +68,44 @@ def status_publish(
         STATUS_LABEL,
         retain=True,
     )
+
+
+def firmware_status(spec: DeviceSpec, *, online: bool) -> tuple[str, bytes]:
+    """A profiled meter's online/offline topic and payload (also its Last Will, retained)."""
+    prefix = device_prefix(spec.device_id, spec.kind)
+    if spec.profile == SHELLY_GEN2:
+        return f"{prefix}/online", shelly.ONLINE if online else shelly.OFFLINE
+    return f"{prefix}/tele/LWT", tasmota.ONLINE if online else tasmota.OFFLINE
+
+
+def will_of(spec: DeviceSpec) -> tuple[str, bytes]:
+    """The Last Will a device connects with."""
+    if spec.profile != CIRCULO:
+        return firmware_status(spec, online=False)
+    return device_topic(spec.kind, spec.device_id, "status"), OFFLINE_WILL
+
+
+def connect_publishes(spec: DeviceSpec, at: datetime, *, first: bool) -> list[Publish]:
+    """What a device publishes on every connect: its status, and a firmware's boot messages."""
+    online = status_publish(spec, "online", at, reason="boot" if first else "reconnected")
+    if spec.profile == CIRCULO:
+        return [online]
+    prefix = device_prefix(spec.device_id, spec.kind)
+    boot = (
+        shelly.boot_messages(spec.device_id)
+        if spec.profile == SHELLY_GEN2
+        else tasmota.boot_messages(spec.device_id, first=first)
+    )
+    return [
+        online,
+        *(_boot_publish(spec, at, f"{prefix}/{sub}", payload, role) for sub, payload, role in boot),
+    ]
+
+
+def _boot_publish(spec: DeviceSpec, at: datetime, topic: str, payload: bytes, role: str) -> Publish:
+    if role == "command":  # Tasmota's empty cmnd/POWER at connect: refused by the broker
+        return Publish(at, spec.device_id, topic, payload, Label("firmware_command", None, "refused"))
+    return Publish(at, spec.device_id, topic, payload, Label("firmware_info", None, "ignored"))
 
 
 class DeviceTransport:
@@ -89,11 +132,10 @@ class DeviceTransport:
     def _link(
         self, spec: DeviceSpec, endpoint: Endpoint, options: LinkOptions, stats: RunStats, seed: int
     ) -> MqttLink:
-        def online(first: bool) -> Publish:
-            return status_publish(spec, "online", self._now(), reason="boot" if first else "reconnected")
+        def online(first: bool) -> list[Publish]:
+            return connect_publishes(spec, self._now(), first=first)
 
-        will = (device_topic(spec.kind, spec.device_id, "status"), OFFLINE_WILL)
-        return MqttLink(endpoint, options, stats, will=will, status_on_connect=online, seed=seed)
+        return MqttLink(endpoint, options, stats, will=will_of(spec), status_on_connect=online, seed=seed)
 
     def start(self) -> None:
         for link in self._links.values():
@@ -171,7 +213,8 @@ class BulkTransport:
         for link in self._links:
             link.start()
         for spec in self._specs.values():
-            self._route[spec.device_id].submit(status_publish(spec, "online", self._now(), reason="boot"))
+            for publish in connect_publishes(spec, self._now(), first=True):
+                self._route[spec.device_id].submit(publish)
 
     def publish(self, publish: Publish) -> None:
         with self._lock:
@@ -196,7 +239,8 @@ class BulkTransport:
         link = self._route[device_id]
         with self._lock:
             outage = self._held.pop(device_id, None)
-        link.submit(status_publish(spec, "online", self._now(), reason="reconnected"))
+        for publish in connect_publishes(spec, self._now(), first=False):
+            link.submit(publish)
         for publish in outage.drain() if outage else ():
             link.submit(publish, counted=True)  # counted when it entered the outage buffer
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from circulo_schemas.encode import encode_value, format_timestamp
 from circulo_schemas.topics import device_topic
@@ -19,7 +19,31 @@ from circulo_sim.physics.records import BinReading, Collection, Deposit, MeterRe
 
 SEQ_MODULUS = 2**32
 FIRMWARE_VERSION = "circulo-sim/1.0"
-MESSAGE_TYPES = ("meter_telemetry", "bin_telemetry", "deposit", "collection", "repair", "status")
+# a profiled meter's firmware messages (SPEC §10): its reading, the same reading on a
+# second topic (a Shelly's NotifyStatus), its non-data messages, its commands (refused)
+FIRMWARE_TYPES = ("firmware_telemetry", "firmware_copy_telemetry", "firmware_info", "firmware_command")
+MESSAGE_TYPES = (
+    "meter_telemetry", "bin_telemetry", "deposit", "collection", "repair", "status", *FIRMWARE_TYPES,
+)  # fmt: skip
+
+
+class WireMessage(Protocol):
+    """A data message of any firmware: what the delivery faults need of it."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message_type(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def topic(self) -> str: ...
+
+    def topic_for(self, device_id: str, kind: str | None = None) -> str: ...
+
+    def payload(self, *, ts: datetime | None = None) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -37,6 +61,10 @@ class Message:
     @property
     def topic(self) -> str:
         return device_topic(self.kind, self.device_id, self.channel)
+
+    def topic_for(self, device_id: str, kind: str | None = None) -> str:
+        """This message's topic under another device's name (an impersonation)."""
+        return device_topic(kind or self.kind, device_id, self.channel)
 
     def document(self, *, ts: datetime | None = None) -> dict[str, Any]:
         """The payload as a dict (``ts`` overrides the timestamp, for clock faults)."""

@@ -16,7 +16,7 @@ VOTE = Vote(
     proposal_id="alu-30", proposal="ab" * 32, material="aluminium", old_rate=20, new_rate=30, voters=12,
     yes=8, no=2, abstain=1, ballots=11, by_secretary=2, superseded=1, adopted=True,
     effective_from="2026-12-02T22:00:00.000000Z", device_id="c-bin-vote", deposit_g=1500,
-    after=(VoteMint("bram@c", 45_000_000, "rewards-v1-alu30", "alu-30"),),
+    after=(VoteMint("bram@c", 45_000_000, "rewards-v2-alu30", "alu-30"),),
 )  # fmt: skip
 
 
@@ -39,8 +39,8 @@ def test_a_material_the_policy_does_not_list_is_a_clear_error() -> None:
     ("change", "ok"),
     [
         ({}, True),
-        ({"after": (VoteMint("bram@c", 30_000_000, "rewards-v1", None),)}, False),  # the old rate
-        ({"after": (VoteMint("bram@c", 45_000_000, "rewards-v1-alu30", None),)}, False),  # no adopted_by
+        ({"after": (VoteMint("bram@c", 30_000_000, "rewards-v2", None),)}, False),  # the old rate
+        ({"after": (VoteMint("bram@c", 45_000_000, "rewards-v2-alu30", None),)}, False),  # no adopted_by
         ({"after": ()}, False),  # nothing minted after the vote
         ({"adopted": False}, False),
     ],

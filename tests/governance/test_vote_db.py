@@ -35,7 +35,7 @@ from circulo.store.db import connect
 MEMBERS = ("alice", "bob", "carol", "dave")
 RAISED = (
     default_policy_text()
-    .replace('version = "rewards-v1"', 'version = "rewards-v1-alu30"')
+    .replace('version = "rewards-v2"', 'version = "rewards-v2-alu30"')
     .replace("aluminium = 20", "aluminium = 30")
 )
 
@@ -133,8 +133,8 @@ def test_a_policy_adopted_by_vote_applies_from_the_next_hour_and_mints_name_the_
         "WHERE reason = 'recycle.deposit' ORDER BY seq"
     ).fetchall()
     assert rows == [
-        ("deposit:b1:c1", 20_000_000, "rewards-v1", None),  # before: the policy governance began with
-        ("deposit:b1:c2", 30_000_000, "rewards-v1-alu30", "alu30"),  # after: the adopted one
+        ("deposit:b1:c1", 20_000_000, "rewards-v2", None),  # before: the policy governance began with
+        ("deposit:b1:c2", 30_000_000, "rewards-v2-alu30", "alu30"),  # after: the adopted one
     ]
     with connect(settings.database_url) as conn:
         assert audit.verify_database(conn).ok
@@ -153,7 +153,7 @@ def test_a_mint_under_a_policy_the_members_did_not_adopt_fails_verification(
     collected = format_ts(tally.ts + timedelta(minutes=5))
     # a deposit collected after adoption, minted under the old rate by something around the engine
     stale = NewEntry(kind="mint", token="RCY", account="bob", amount_micro=20_000_000,
-                     reason="recycle.deposit", settlement_id="deposit:b1:c9", policy="rewards-v1",
+                     reason="recycle.deposit", settlement_id="deposit:b1:c9", policy="rewards-v2",
                      sources=({"type": "collection", "coop_id": "coop1", "device_id": "b1",
                                "event_id": "c9", "ts": collected, "collected_g": 1000, "deposits_g": 1000,
                                "tolerance_pct": 15},))  # fmt: skip
@@ -164,10 +164,10 @@ def test_a_mint_under_a_policy_the_members_did_not_adopt_fails_verification(
         result = audit.verify_database(conn)
         lines = list(export_lines(conn, signer))
     assert result.first_bad is not None and result.first_bad.problem == "bad policy"
-    assert "rewards-v1-alu30 (adopted by alu30)" in result.first_bad.detail
+    assert "rewards-v2-alu30 (adopted by alu30)" in result.first_bad.detail
     verdict = standalone_verify(lines, [signer.public_key_hex])
     assert (
-        verdict.startswith("FAIL entry") and "the co-op had adopted ('rewards-v1-alu30', 'alu30')" in verdict
+        verdict.startswith("FAIL entry") and "the co-op had adopted ('rewards-v2-alu30', 'alu30')" in verdict
     )
 
 
@@ -364,5 +364,5 @@ def test_a_vote_end_to_end_through_the_commands(db_url: str, tmp_path: Path) -> 
     assert counted.exit_code == 0, counted.output
     assert "yes 2, no 0, abstain 0 of 2: adopted" in counted.stdout
     shown = json.loads(run(env, "governance", "show", "--json").stdout)[0]
-    assert [p["policy_version"] for p in shown["periods"]] == ["rewards-v1", "rewards-v1-alu30"]
+    assert [p["policy_version"] for p in shown["periods"]] == ["rewards-v2", "rewards-v2-alu30"]
     assert run(env, "ledger", "verify").exit_code == 0

@@ -17,7 +17,7 @@ from tests.support import IngestProcess, Publisher, register, wait_for
 from circulo.localstack.procs import free_port
 
 OUTCOME_LINE = re.compile(
-    r'^circulo_ingest_messages_total\{outcome="(\w+)",reason="(\w*)"\} ([0-9.e+]+)$', re.M
+    r'^circulo_ingest_messages_total\{outcome="(\w+)",reason="([^"]*)"\} ([0-9.e+]+)$', re.M
 )
 
 # MQTT forbids NUL and surrogates in topics and Mosquitto refuses control characters (it
@@ -105,6 +105,51 @@ def test_any_message_ends_in_exactly_one_outcome_and_never_crashes_the_ingest(
                 interval=0.01,
                 what=f"an outcome for {topic!r}",
             )
+            assert outcome_total(port) == before + 1
+            assert worker.process is not None and worker.process.poll() is None
+
+        one_message()
+
+
+profile_topics = st.builds(
+    "circulo/v1/meter/{}/{}".format,
+    st.sampled_from(["sh1", "ta1"]),
+    st.sampled_from(
+        [
+            "status/switch:0", "status/em1data:0", "status/sys", "status/x", "events/rpc", "online",
+            "tele/SENSOR", "tele/STATE", "tele/LWT", "tele/INFO1", "stat/RESULT", "telemetry", "a/b/c",
+        ]
+    ),
+)  # fmt: skip
+firmware_payloads = st.one_of(
+    st.binary(max_size=200),
+    st.sampled_from(
+        [
+            b'{"Time":"2026-11-20T10:00:00","ENERGY":{"Total":1.234,"Power":[1,2]}}',
+            b'{"method":"NotifyStatus","params":{"ts":1795000000.5,"switch:0":{"aenergy":{"total":5}}}}',
+            b'{"aenergy":{"total":1.5,"minute_ts":1795000000},"apower":-2}',
+            b"true", b"false", b"Online", b"Offline",
+        ]
+    ),
+)  # fmt: skip
+
+
+def test_any_message_on_a_profiled_meters_topics_ends_in_exactly_one_outcome(
+    db_url: str, ingest_url: str, service_mqtt_url: str, ingest_factory: Callable[..., Any]
+) -> None:
+    register(db_url, [("sh1", "meter"), ("ta1", "meter")], profiles={"sh1": "shelly-gen2", "ta1": "tasmota"})
+    port = free_port()
+    worker: IngestProcess = ingest_factory(db_url, ingest_url, args=["--metrics-port", str(port)])
+    settle_outcomes(port)
+
+    with Publisher(service_mqtt_url) as pub:
+
+        @settings(max_examples=100, database=None)
+        @given(topic=profile_topics, body=firmware_payloads)
+        def one_message(topic: str, body: bytes) -> None:
+            before = outcome_total(port)
+            pub.publish_all([(topic, body)])
+            wait_for(lambda: outcome_total(port) >= before + 1, timeout=10, interval=0.01, what=topic)
             assert outcome_total(port) == before + 1
             assert worker.process is not None and worker.process.poll() is None
 

@@ -46,7 +46,13 @@ def test_list_shows_the_spec_fields_and_replay_stores_messages_of_a_device_regis
     replayed = circulo(db_url, "quarantine", "replay", "--json")
     assert replayed.returncode == 0, replayed.stderr
     report = json.loads(replayed.stdout)
-    assert report == {"examined": 4, "stored": 3, "duplicate": 0, "still_quarantined": {"not_json": 1}}
+    assert report == {
+        "examined": 4,
+        "stored": 3,
+        "duplicate": 0,
+        "ignored": 0,
+        "still_quarantined": {"not_json": 1},
+    }
     assert [r[0] for r in rows(db_url, "SELECT energy_wh FROM meter_reading ORDER BY ts")] == [130, 120, 110]
     assert scalar(db_url, "SELECT count(*) FROM quarantine WHERE replayed_at IS NULL") == 1
 

@@ -27,7 +27,7 @@ FLOOR = "floor:coop1:GRN:2025-06"
 
 
 def floor_policy(tmp_path: Path, *, floor_micro: int = 1_000_000, floor_from: str = "2025-06") -> Path:
-    text = default_policy_text().replace('version = "rewards-v1"', 'version = "rewards-v1-floor"')
+    text = default_policy_text().replace('version = "rewards-v2"', 'version = "rewards-v2-floor"')
     text += f'\n[floor]\nfloor_micro_per_month = {{ GRN = {floor_micro} }}\nfloor_from = "{floor_from}"\n'
     path = tmp_path / "policy.toml"
     path.write_text(text)

@@ -11,13 +11,15 @@ import pytest
 from circulo.rewards.policy import PolicyError, default_policy, default_policy_text, load_policy, parse_policy
 
 REPO = Path(__file__).resolve().parents[2]
-DEPLOY_POLICY = REPO / "deploy" / "policy" / "rewards-policy-v1.toml"
+DEPLOY_POLICY = REPO / "deploy" / "policy" / "rewards-policy-v2.toml"
+POLICY_V1 = REPO / "deploy" / "policy" / "rewards-policy-v1.toml"
 
 
 def test_the_default_policy_holds_the_spec_defaults() -> None:
     policy = default_policy()
-    assert policy.version == "rewards-v1"
+    assert policy.version == "rewards-v2"
     assert (policy.green.grn_per_kwh, policy.green.treasury_bp) == (1, 1000)
+    assert (policy.green.glitch_window_s, policy.green.glitch_window_us) == (900, 900_000_000)
     assert (policy.green.plausibility_pct, policy.green.idle_timeout_s) == (110, 900)
     assert policy.recycling.daily_cap_micro == 100_000_000
     assert (policy.recycling.tolerance_pct, policy.recycling.collection_grace_s) == (15, 10)
@@ -33,6 +35,14 @@ def test_the_deploy_policy_file_is_the_packaged_default() -> None:
     assert DEPLOY_POLICY.read_text(encoding="utf-8") == default_policy_text()
     assert load_policy(DEPLOY_POLICY) == default_policy()
     assert load_policy(None) == default_policy()
+
+
+def test_a_v1_policy_still_loads_with_the_glitch_rule_off() -> None:
+    policy = load_policy(POLICY_V1)
+    assert (policy.version, policy.green.glitch_window_s) == ("rewards-v1", 0)
+    assert policy.green.model_dump(exclude={"glitch_window_s"}) == default_policy().green.model_dump(
+        exclude={"glitch_window_s"}
+    )
 
 
 def test_decimal_rates_are_read_exactly_not_as_binary_floats() -> None:
@@ -54,7 +64,9 @@ def test_decimal_rates_are_read_exactly_not_as_binary_floats() -> None:
         ("pet = 10", "pett = 10", "unknown material 'pett'"),
         ("mixed = 0", "", "no rate for material 'mixed'"),
         ("owner_pct = 50", "owner_pct = 101", "repair.owner_pct"),
-        ('version = "rewards-v1"', 'version = ""', "version"),
+        ('version = "rewards-v2"', 'version = ""', "version"),
+        ("glitch_window_s = 900", "glitch_window_s = -1", "green.glitch_window_s"),
+        ("glitch_window_s = 900", "glitch_window_s = 9.5", "green.glitch_window_s"),
         ("[repair]", "[repairs]", "'repairs': unknown key"),
     ],
 )

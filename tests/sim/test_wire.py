@@ -25,7 +25,7 @@ def day_of_messages(seed: int, day_offset: int = 0) -> list:
     out = []
     for spec in fleet.devices:
         device = build_device(spec, fleet.members, seed)
-        out += [m for m, _ in device_messages(device, start, start + timedelta(days=1), NO_FAULTS, seed)]
+        out += [m for m, _, _ in device_messages(device, start, start + timedelta(days=1), NO_FAULTS, seed)]
     return out
 
 

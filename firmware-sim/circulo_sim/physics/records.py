@@ -8,7 +8,11 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class MeterReading:
-    """One meter telemetry sample: the lifetime register and the instant power."""
+    """One meter telemetry sample: the lifetime register and the instant power.
+
+    ``energy_mwh`` is the register in mWh (a Shelly shows three decimals of Wh); always
+    ``energy_wh * 1000 <= energy_mwh < (energy_wh + 1) * 1000`` (0: no finer register).
+    """
 
     ts: datetime
     energy_wh: int
@@ -16,6 +20,14 @@ class MeterReading:
     voltage_v: float
     frequency_hz: float
     temp_c: float
+    energy_mwh: int = 0
+
+    @property
+    def register_mwh(self) -> int:
+        """The register in mWh, consistent with ``energy_wh`` (whatever changed it since)."""
+        if self.energy_wh * 1000 <= self.energy_mwh < (self.energy_wh + 1) * 1000:
+            return self.energy_mwh
+        return self.energy_wh * 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,9 +274,11 @@ class MeterPhysics:
             ts = base + m * ONE_MINUTE
             if end is not None and ts >= end:
                 return
+            wh = math.floor(register[m])
             yield MeterReading(
                 ts=ts,
-                energy_wh=math.floor(register[m]),
+                energy_wh=wh,
+                energy_mwh=min(math.floor(register[m] * 1000), wh * 1000 + 999),
                 power_w=round(float(power[m]), 1),
                 voltage_v=round(float(voltage[m]), 1),
                 frequency_hz=round(float(frequency[m]), 3),

@@ -62,6 +62,16 @@ INTERRUPTED = 130
 @click.option("--bins", type=click.IntRange(min=0), default=15, show_default=True)
 @click.option("--repairs", type=click.IntRange(min=0), default=3, show_default=True)
 @click.option(
+    "--shelly",
+    type=click.IntRange(min=0),
+    help="Of the meters, how many run Shelly Gen2+ firmware [default: 3 of 40, 1 of a small fleet].",
+)
+@click.option(
+    "--tasmota",
+    type=click.IntRange(min=0),
+    help="Of the meters, how many run Tasmota firmware [default: 2 of 40, 1 of a small fleet].",
+)
+@click.option(
     "--members",
     type=click.IntRange(1, len(MEMBER_NAMES)),
     default=12,
@@ -93,6 +103,8 @@ def command(
     meters: int,
     bins: int,
     repairs: int,
+    shelly: int | None,
+    tasmota: int | None,
     members: int,
     seed: int,
     fault_scale: float,
@@ -109,7 +121,7 @@ def command(
         return
     options = DemoOptions(
         state_dir=root,
-        fleet=FleetSize(meters, bins, repairs, members),
+        fleet=FleetSize(meters, bins, repairs, members, shelly=shelly, tasmota=tasmota),
         hours=hours,
         day=day.date() if day else None,
         day_minutes=day_minutes,

@@ -66,6 +66,7 @@ def replay_command(
         return
     still = ", ".join(f"{n} {r}" for r, n in report.still_quarantined.most_common()) or "none"
     click.echo(
-        f"replayed {report.examined}: {report.stored} stored, {report.duplicate} duplicate; "
+        f"replayed {report.examined}: {report.stored} stored, {report.duplicate} duplicate, "
+        f"{report.ignored} ignored; "
         f"still quarantined: {still}"
     )

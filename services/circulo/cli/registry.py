@@ -28,12 +28,14 @@ from circulo.registry import commissioning, devices, members, render, service_ac
 from circulo.registry.brokerlog import BrokerView, broker_view
 from circulo.registry.bundle import IssuedCredentials, qr_text
 from circulo.registry.check import Verdict
+from circulo.registry.firmware_setup import setup_lines
 from circulo.registry.handout import Handout
 from circulo.registry.model import Device, DeviceSpec
 from circulo.registry.provision import broker_admin
 from circulo.registry.settings import RegistrySettings
 from circulo.registry.survey import read_survey
 from circulo.settings import MqttEndpoint, load_settings
+from circulo_schemas.profiles import CIRCULO, PROFILES
 from circulo_schemas.topics import KINDS
 
 
@@ -274,6 +276,11 @@ def spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--capacity-kg", type=DECIMAL, help="Bins: capacity in kg."),
         click.option("--installer", help="Who installed it."),
         click.option("--notes", help="Free text."),
+        click.option(
+            "--profile",
+            type=click.Choice(PROFILES),
+            help="Meters: the firmware it runs (circulo, the default; shelly-gen2; tasmota).",
+        ),
     )
     for option in reversed(options):
         func = option(func)
@@ -311,10 +318,12 @@ def device_add(
     """
     settings = registry_settings(ctx)
     handout = Handout.prepare(settings, bundle_dir_of(settings, bundle_dir), passphrase_dir)
+    fields["profile"] = fields.get("profile") or CIRCULO
     done = devices.add_device(settings, DeviceSpec(kind=kind, device_id=device_id, **fields))
     if not as_json:
         state = "registered" if done.created else "was registered; broker step finished"
-        click.echo(f"{kind} {device_id} {state} in co-op {done.device.spec.coop_id}")
+        profile = f" (profile {done.device.spec.profile})" if done.device.spec.profile != CIRCULO else ""
+        click.echo(f"{kind} {device_id}{profile} {state} in co-op {done.device.spec.coop_id}")
     hand_out(handout, done.credentials, qr=qr, as_json=as_json)
 
 
@@ -426,7 +435,11 @@ CLEARABLE = ("location", "rated-power-w", "capacity-kg", "installer", "notes")
 def device_update(
     ctx: CliContext, /, device_id: str, clear: tuple[str, ...], as_json: bool, **fields: Any
 ) -> None:
-    """Change a device's co-op, position, rating, installer or notes (kind and id are fixed)."""
+    """Change a device's co-op, position, rating, profile, installer or notes (kind and id are fixed).
+
+    A new --profile takes effect at the ingest within its registry refresh (5 s by default);
+    the installer re-configures the firmware (`circulo device add --help`, docs/installers.md).
+    """
     changes = {name: value for name, value in fields.items() if value is not None}
     for name in clear:
         changes.update(
@@ -565,6 +578,9 @@ def hand_out(handout: Handout, credentials: IssuedCredentials, *, qr: bool, as_j
         click.echo(f"credentials issue {credentials.version}: {out.files.json_path} and {out.files.png_path}")
         click.echo("(mode 0600: they hold the password, which is not stored anywhere else)")
         _passphrase_line(out.as_dict())
+        if out.bundle.get("firmware_setup"):
+            profile = out.bundle["profile"]
+            click.echo(f"firmware set-up for profile {profile}: firmware_setup in {out.files.json_path}")
     else:
         _credential_lines(out.as_dict())
     if qr:
@@ -593,7 +609,14 @@ def _credential_lines(bundle: dict[str, Any]) -> None:
         until = bundle["client_cert_not_after"]
         click.echo(f"client    certificate until {until} (use --json or --bundle-dir for it)")
     _passphrase_line(bundle)
-    click.echo(f"publish   {bundle['allowed_publish']} (QoS 1); Last Will on {bundle['topics']['status']}")
+    setup = bundle.get("firmware_setup")
+    if setup is None:
+        click.echo(
+            f"publish   {bundle['allowed_publish']} (QoS 1); Last Will on {bundle['topics']['status']}"
+        )
+    else:
+        click.echo(f"prefix    {setup['topic_prefix']} (the firmware's own topics under it)")
+        _lines(setup_lines(setup))
     click.echo(f"shown once (credentials issue {bundle['credentials_version']}): note it or use --bundle-dir")
 
 

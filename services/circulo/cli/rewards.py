@@ -28,7 +28,7 @@ policy_option = click.option(
     "--policy",
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Rewards policy TOML [env CIRCULO_POLICY_PATH; default: the packaged rewards-policy-v1].",
+    help="Rewards policy TOML [env CIRCULO_POLICY_PATH; default: the packaged rewards-policy-v2].",
 )
 
 

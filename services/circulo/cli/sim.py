@@ -25,7 +25,7 @@ from circulo.cli.common import CliContext, echo_json, one_line_errors, pass_cli,
 from circulo.settings import load_settings
 from circulo_sim.clock import SimWindow, parse_duration, parse_moment, plan_window
 from circulo_sim.faults import FaultRates
-from circulo_sim.fleet import DEFAULT_CENTRE, fleet_to_json, synthetic_fleet
+from circulo_sim.fleet import DEFAULT_CENTRE, fleet_to_json, parse_profile_counts, synthetic_fleet
 from circulo_sim.progress import ProgressPrinter
 from circulo_sim.service import RunRequest, run_simulation
 from circulo_sim.settings import SimSettings
@@ -42,6 +42,7 @@ FAULT_OPTIONS = (
     ("--offline", "offline", "Start an outage: will, buffered, then flushed in order (stored)."),
     ("--impersonate", "impersonate", "Also publish on another device's topic (broker refuses, 0x87)."),
     ("--implausible", "implausible", "Meters: more than the panels can make (stored, flag implausible)."),
+    ("--glitches", "glitch", "Meters: the register reads 0 once (stored, flag glitch: span credited)."),
 )  # fmt: skip
 
 
@@ -84,6 +85,14 @@ def command() -> None:
 @command.command("run")
 @click.option("--coop", "coop_id", help="The co-op whose devices to simulate (from the registry).")
 @click.option("--meters", type=click.IntRange(min=0), help="How many meters (default: all the co-op has).")
+@click.option(
+    "--profiles",
+    "profiles_text",
+    metavar="PROFILE=N,…",
+    help="Meters by firmware, e.g. circulo=3,shelly-gen2=2,tasmota=1 (instead of --meters): from the "
+    "registry, the first N meters of each profile; --synthetic makes them. Shelly and Tasmota meters "
+    "publish what their firmware publishes.",
+)
 @click.option("--bins", type=click.IntRange(min=0), help="How many bins (default: all).")
 @click.option("--repairs", type=click.IntRange(min=0), help="How many repair stations (default: all).")
 @click.option(
@@ -157,6 +166,7 @@ def run(
     ctx: CliContext,
     coop_id: str | None,
     meters: int | None,
+    profiles_text: str | None,
     bins: int | None,
     repairs: int | None,
     bundles_dir: Path | None,
@@ -202,6 +212,7 @@ def run(
         fleet_file=fleet_file,
         synthetic=synthetic,
         bundles_dir=bundles_dir,
+        profiles=parse_profile_counts(profiles_text) if profiles_text else None,
     )
     summary = run_with_signals(request, settings, message_log, quiet=quiet or as_json)
     if summary_file is not None:

@@ -22,13 +22,15 @@ def outcome_check(traffic: Traffic) -> Check:
         traffic.data_rows == traffic.expected_stored
         and traffic.redelivered >= 0
         and status_rows <= traffic.statuses + traffic.wills
+        and traffic.outcome("ignored") >= traffic.expected_ignored
     )
     detail = (
         f"{traffic.published - traffic.refused} acknowledged + {traffic.wills} Last Wills + "
         f"{traffic.redelivered} QoS 1 re-sends = {traffic.accounted} received = stored "
         f"{traffic.outcome('stored')} + duplicate {traffic.outcome('duplicate')} + quarantined "
-        f"{traffic.outcome('quarantined')}; {traffic.data_rows} of {traffic.expected_stored} data "
-        f"messages stored once ({traffic.refused} refused by the broker never reached the ingest)"
+        f"{traffic.outcome('quarantined')} + ignored {traffic.outcome('ignored')}; {traffic.data_rows} of "
+        f"{traffic.expected_stored} data messages stored once ({traffic.refused} refused by the broker "
+        "never reached the ingest)"
     )
     return Check("every message has one outcome", ok, detail)
 

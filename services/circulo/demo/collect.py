@@ -92,8 +92,9 @@ def _read(conn: psycopg.Connection, facts: RunFacts) -> DemoSummary:
         window_start=window.start,
         window_end=window.end,
         fleet={"meter": options.fleet.meters, "bin": options.fleet.bins, "repair": options.fleet.repairs},
+        profiles=options.fleet.profiled,
         traffic=_traffic(conn, facts),
-        energy=_energy(conn, facts.grn_per_kwh, withheld_micro(flags, GRN)),
+        energy=_energy(conn, facts.grn_per_kwh, withheld_micro(flags, GRN), glitches(flags)),
         members=member_lines(members, amounts, facts.grn_per_kwh),
         treasury=account_line(treasury_account(options.coop_id), 0, amounts, facts.grn_per_kwh),
         materials=tuple(MaterialLine(*row) for row in conn.execute(queries.DEPOSITS_BY_MATERIAL)),
@@ -116,6 +117,11 @@ def withheld_micro(flags: tuple[CountLine, ...], token: str) -> int:
     return sum(f.excluded_micro for f in flags if f.token == token)
 
 
+def glitches(flags: tuple[CountLine, ...]) -> int:
+    """Readings the engine flagged as glitches (their spans were credited)."""
+    return sum(f.count for f in flags if f.name == "glitch")
+
+
 def _one(conn: psycopg.Connection, query: str) -> tuple[int, int]:
     row = conn.execute(query).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
@@ -136,13 +142,14 @@ def _traffic(conn: psycopg.Connection, facts: RunFacts) -> Traffic:
         statuses=sim.statuses,
         outcomes=dict(facts.outcomes),
         stored_rows=rows,
+        expected_ignored=sim.expected_ignored,
     )
 
 
-def _energy(conn: psycopg.Connection, grn_per_kwh: Decimal, excluded_micro: int) -> Energy:
+def _energy(conn: psycopg.Connection, grn_per_kwh: Decimal, excluded_micro: int, glitch_count: int) -> Energy:
     row = conn.execute(queries.GREEN_CREDITED).fetchone()
     credited, minted, settlements = (int(v) for v in row) if row else (0, 0, 0)
-    return Energy(credited, minted, grn_per_kwh, settlements, excluded_micro)
+    return Energy(credited, minted, grn_per_kwh, settlements, excluded_micro, glitch_count)
 
 
 def _ledger(conn: psycopg.Connection, facts: RunFacts) -> LedgerState:

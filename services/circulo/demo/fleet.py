@@ -1,4 +1,4 @@
-"""The demo co-op's fleet as an installer's site survey (pure): ids, places, ratings.
+"""The demo co-op's fleet as an installer's site survey (pure): ids, places, ratings, profiles.
 
 The survey goes through the registry's real import (``circulo device import --bundle-dir``),
 so every device gets its own broker client and a provisioning bundle, as in the field.
@@ -34,6 +34,7 @@ class SurveyDevice:
     location_name: str
     rated_power_w: int | None = None
     capacity_kg: str | None = None
+    profile: str = "circulo"
 
     def cells(self) -> list[str]:
         values = (
@@ -47,6 +48,7 @@ class SurveyDevice:
             self.capacity_kg,
             INSTALLER,
             "circulo demo",
+            self.profile,
         )
         return ["" if v is None else str(v) for v in values]
 
@@ -67,6 +69,7 @@ def survey_devices(coop_id: str, size: FleetSize, seed: int) -> list[SurveyDevic
     """The demo fleet: meters on roofs, bins at drop-off points, repair stations at cafés."""
     rng = random.Random(seed)
     devices: list[SurveyDevice] = []
+    profiles = [p for p, count in size.profiled.items() for _ in range(count)]
     for n in range(1, size.meters + 1):
         lat, lon = place(rng)
         rated = rng.choice(RATED_POWERS_W)
@@ -79,6 +82,7 @@ def survey_devices(coop_id: str, size: FleetSize, seed: int) -> list[SurveyDevic
                 lon,
                 f"rooftop array {n}",
                 rated_power_w=rated,
+                profile=profiles[n - 1] if n <= len(profiles) else "circulo",
             )
         )
     for n in range(1, size.bins + 1):

@@ -130,5 +130,5 @@ def stopped_outcomes(log_path: Path) -> dict[str, int]:
             event = json.loads(line)
         except ValueError:
             continue
-        found = {k: int(event.get(k, 0)) for k in ("stored", "duplicate", "quarantined")}
+        found = {k: int(event.get(k, 0)) for k in ("stored", "duplicate", "quarantined", "ignored")}
     return found

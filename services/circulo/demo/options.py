@@ -26,6 +26,7 @@ DEFAULT_FAULT_RATES: dict[str, float] = {
     "impersonate": 0.0005,
     "counter_reset": 0.0002,
     "implausible": 0.0002,
+    "glitch": 0.0004,
 }
 
 
@@ -42,18 +43,36 @@ def scaled_fault_rates(scale: float) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class FleetSize:
-    """How many devices of each kind, and how many members the co-op has."""
+    """How many devices of each kind, and how many members the co-op has.
+
+    ``shelly`` and ``tasmota``: how many of the meters run that firmware (SPEC §10); None
+    gives a few of each (3 and 2 of 40 meters; one each of a small fleet's meters).
+    """
 
     meters: int = 40
     bins: int = 15
     repairs: int = 3
     members: int = 12
+    shelly: int | None = None
+    tasmota: int | None = None
 
     def __post_init__(self) -> None:
         if min(self.meters, self.bins, self.repairs) < 0 or self.meters + self.bins + self.repairs == 0:
             raise ConfigError("the demo fleet needs at least one device (and no negative counts)")
         if not 1 <= self.members <= len(MEMBER_NAMES):
             raise ConfigError(f"the demo co-op has 1 to {len(MEMBER_NAMES)} members")
+        if min(self.shelly or 0, self.tasmota or 0) < 0 or sum(self.profiled.values()) > self.meters:
+            raise ConfigError("--shelly and --tasmota count meters: together at most --meters")
+
+    @property
+    def profiled(self) -> dict[str, int]:
+        """How many meters run each third-party firmware."""
+        few = self.meters >= 3
+        shelly = self.shelly if self.shelly is not None else (min(3, max(1, self.meters // 10)) if few else 0)
+        tasmota = (
+            self.tasmota if self.tasmota is not None else (min(2, max(1, self.meters // 20)) if few else 0)
+        )
+        return {"shelly-gen2": shelly, "tasmota": tasmota}
 
     @property
     def devices(self) -> int:

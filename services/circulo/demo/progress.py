@@ -21,7 +21,7 @@ from circulo.demo.text import kwh
 
 BAR_WIDTH = 24
 PLAIN_EVERY_S = 5.0
-OUTCOMES = ("stored", "duplicate", "quarantined")
+OUTCOMES = ("stored", "duplicate", "quarantined", "ignored")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def render_block(sample: ProgressSample, rate: float, window: DemoWindow) -> lis
     return [
         f"  sim clock {clock}  {progress_bar(fraction)} {fraction:4.0%}   elapsed {elapsed(sample.at)}",
         f"  messages  {sample.published:>8,} sent  {rate:>7,.0f}/s   stored {o.get('stored', 0):,}  "
-        f"duplicate {o.get('duplicate', 0):,}  quarantined {o.get('quarantined', 0):,}",
+        f"duplicate {o.get('duplicate', 0):,}  quarantined {o.get('quarantined', 0):,}  "
+        f"ignored {o.get('ignored', 0):,}",
         f"  rewards   {kwh(sample.credited_wh)} settled   GRN {_tokens(sample.grn_micro)}   "
         f"RCY {_tokens(sample.rcy_micro)}   ledger {sample.ledger_entries:,} entries",
     ]
@@ -91,7 +92,8 @@ def render_line(sample: ProgressSample, rate: float, window: DemoWindow) -> str:
     return (
         f"[{elapsed(sample.at)}] sim {clock} UTC ({clock_fraction(window, sample.sim_clock):.0%}) "
         f"sent {sample.published:,} ({rate:,.0f}/s) stored {o.get('stored', 0):,} "
-        f"dup {o.get('duplicate', 0):,} quarantined {o.get('quarantined', 0):,} | "
+        f"dup {o.get('duplicate', 0):,} quarantined {o.get('quarantined', 0):,} "
+        f"ignored {o.get('ignored', 0):,} | "
         f"{kwh(sample.credited_wh)} GRN {_tokens(sample.grn_micro)} RCY {_tokens(sample.rcy_micro)} "
         f"ledger {sample.ledger_entries:,}"
     )

@@ -292,15 +292,19 @@ def _checks_list(summary: DemoSummary) -> str:
 
 def _facts(summary: DemoSummary) -> str:
     t, e = summary.traffic, summary.energy
+    firmware = ", ".join(f"{n} {name}" for name, n in summary.profiles.items() if n) or "none"
     rows = [
+        ("meters on Shelly / Tasmota firmware", firmware),
         ("messages published", f"{t.published:,}"),
         (
-            "stored / duplicate / quarantined",
-            f"{t.outcome('stored'):,} / {t.outcome('duplicate'):,} / {t.outcome('quarantined'):,}",
+            "stored / duplicate / quarantined / ignored",
+            f"{t.outcome('stored'):,} / {t.outcome('duplicate'):,} / {t.outcome('quarantined'):,} / "
+            f"{t.outcome('ignored'):,}",
         ),
         ("refused by the broker", f"{t.refused:,}"),
         ("co-op generation credited", kwh(e.credited_wh)),
         ("GRN minted", micro_units(e.grn_minted_micro)),
+        ("glitch readings (spans credited)", f"{e.glitches:,}"),
         ("materials deposited", kg(sum(m.weight_g for m in summary.materials))),
         ("CO2e avoided by repairs", kg(summary.co2e_avoided_g)),
         (
@@ -320,7 +324,7 @@ def render_report(summary: DemoSummary, chart_svgs: Sequence[tuple[str, str]]) -
         for name, svg in chart_svgs
     )
     flags = _table(
-        ("flag", "count", "withheld"),
+        ("flag", "count", "withheld (energy at stake over excluded intervals)"),
         [(f.name, f.count, f"{micro_units(f.excluded_micro)} {f.token}") for f in summary.flags],
     )
     window = f"{summary.window_start:%Y-%m-%d %H:%M} to {summary.window_end:%Y-%m-%d %H:%M} UTC"

@@ -23,7 +23,7 @@ from circulo.demo.processes import DemoStepFailed
 from circulo_schemas.encode import format_timestamp
 
 # The simulator's flag of each fault whose flag is not the fault's name.
-FAULT_FLAGS = {"duplicate": "--duplicates", "counter_reset": "--counter-resets"}
+FAULT_FLAGS = {"duplicate": "--duplicates", "counter_reset": "--counter-resets", "glitch": "--glitches"}
 # "sim 2026-05-01 13:45Z  58/58 connected  sent 12,345  buffered 0  faults 12"
 PROGRESS_LINE = re.compile(r"sim (\d{4}-\d\d-\d\d \d\d:\d\d)Z .*?sent ([\d,]+)")
 
@@ -113,6 +113,7 @@ class SimTotals:
     expected_duplicate: int = 0
     expected_quarantine: Mapping[str, int] = field(default_factory=dict)
     statuses: int = 0
+    expected_ignored: int = 0
 
     @property
     def published(self) -> int:
@@ -138,6 +139,7 @@ def totals_from_summary(summary: Mapping[str, Any]) -> SimTotals:
         expected_duplicate=int(expected.get("duplicate", 0)),
         expected_quarantine=quarantine,
         statuses=int(expected.get("status", 0)),
+        expected_ignored=int(expected.get("ignored", 0)),
     )
 
 

@@ -104,8 +104,10 @@ class Traffic:
     broker published for dropped connections, which do), ``lost`` (dropped from a full
     buffer or never acknowledged), the faults injected, and what the contract expects of
     the acknowledged messages: ``expected_stored`` data messages, ``expected_duplicate``
-    second copies, ``expected_quarantine`` per reason, ``statuses`` sent. From the
-    ingest: ``outcomes``; from the database: ``stored_rows`` per table.
+    second copies (a Shelly's second topic among them), ``expected_quarantine`` per
+    reason, ``statuses`` sent, ``expected_ignored`` non-data messages of Shelly and Tasmota
+    firmware (SPEC §10). From the ingest: ``outcomes``; from the database: ``stored_rows``
+    per table.
     """
 
     published: int
@@ -119,6 +121,7 @@ class Traffic:
     statuses: int
     outcomes: Mapping[str, int]
     stored_rows: Mapping[str, int]
+    expected_ignored: int = 0
 
     @property
     def reached_ingest(self) -> int:
@@ -128,7 +131,7 @@ class Traffic:
     @property
     def accounted(self) -> int:
         """Messages the ingest gave an outcome."""
-        return sum(self.outcome(k) for k in ("stored", "duplicate", "quarantined"))
+        return sum(self.outcome(k) for k in ("stored", "duplicate", "quarantined", "ignored"))
 
     @property
     def redelivered(self) -> int:
@@ -154,6 +157,7 @@ class Energy:
     grn_per_kwh: Decimal
     green_settlements: int
     excluded_grn_micro: int = 0
+    glitches: int = 0  # readings flagged glitch: their spans were credited (policy v2)
 
 
 @dataclass(frozen=True)
@@ -275,6 +279,7 @@ class DemoSummary:
     vote: Vote | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
+    profiles: Mapping[str, int] = field(default_factory=dict)  # meters running third-party firmware
 
     @property
     def ok(self) -> bool:

@@ -56,8 +56,14 @@ def render_summary(summary: DemoSummary) -> list[str]:
     ]
 
 
+PROFILE_NAMES = {"shelly-gen2": "Shelly Gen2+", "tasmota": "Tasmota"}
+
+
 def _header_lines(s: DemoSummary) -> list[str]:
     fleet = ", ".join(f"{n} {KIND_NAMES[kind][n != 1]}" for kind, n in s.fleet.items())
+    firmware = ", ".join(f"{n} {PROFILE_NAMES.get(p, p)}" for p, n in s.profiles.items() if n)
+    if firmware:
+        fleet = fleet.replace(" meters", f" meters ({firmware}; the rest Circulo's own)", 1)
     span = f"{s.window_start:%Y-%m-%d %H:%M}-{s.window_end:%H:%M} UTC"
     if s.window_end - s.window_start >= timedelta(days=1):
         span = f"{s.window_start:%A %Y-%m-%d} (the whole UTC day)"
@@ -71,7 +77,8 @@ def _traffic_lines(t: Traffic) -> list[str]:
         f"  published {t.published:,} (refused by the broker: {t.refused:,}; lost: {t.lost:,}); "
         f"Last Wills {t.wills:,}; QoS 1 re-sends {t.redelivered:,}",
         f"  ingest: stored {t.outcome('stored'):,}, duplicate {t.outcome('duplicate'):,}, "
-        f"quarantined {t.outcome('quarantined'):,}",
+        f"quarantined {t.outcome('quarantined'):,}, ignored {t.outcome('ignored'):,} "
+        "(Shelly and Tasmota boot and info messages)",
         f"  faults injected: {faults}",
         "",
     ]
@@ -83,7 +90,9 @@ def _energy_lines(s: DemoSummary) -> list[str]:
         "Energy",
         f"  co-op generation credited: {kwh(e.credited_wh)} in {e.green_settlements} settlements "
         f"-> {micro_units(e.grn_minted_micro)} GRN at {e.grn_per_kwh} GRN/kWh",
-        f"  withheld (counter resets, implausible readings): {micro_units(e.excluded_grn_micro)} GRN",
+        f"  withheld: {micro_units(e.excluded_grn_micro)} GRN, the energy at stake over excluded "
+        "intervals (counter resets, implausible readings)",
+        f"  glitch readings: {e.glitches} (a meter misread its register and came back: spans credited)",
         f"  {s.treasury.account}: {micro_units(s.treasury.grn_micro)} GRN",
         *_dividend_lines(s),
         "",

@@ -47,7 +47,7 @@ from circulo_schemas.broker import tls_context, tls_failure
 MATERIAL = "aluminium"
 OLD_RATE, NEW_RATE = 20, 30
 PROPOSAL_ID = "alu-30"
-POLICY_VERSION = "rewards-v1-alu30"
+POLICY_VERSION = "rewards-v2-alu30"
 OPEN_S = 10.0  # how long the vote stays open after the proposal (the ballots take a few seconds)
 DEPOSIT_G = 1500
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from circulo.demo import simulator
 from circulo.demo.live import ProgressReader, StoredProgress, fetch_metrics, outcome_counts, queue_depth
 from circulo.demo.processes import Daemon, DemoStepFailed
-from circulo.demo.progress import ProgressSample, ProgressView
+from circulo.demo.progress import OUTCOMES, ProgressSample, ProgressView
 
 SAMPLE_EVERY_S = 0.25
 STORED_EVERY_S = 1.0
@@ -127,7 +127,7 @@ def progress_sample(
 ) -> ProgressSample:
     """One sample: the simulator's clock (or the newest stored reading), counts, ledger totals."""
     clocks = [c for c in (sim.clock, stored.latest_ts) if c is not None]
-    accounted = sum(outcomes.get(k, 0) for k in ("stored", "duplicate", "quarantined"))
+    accounted = sum(outcomes.get(k, 0) for k in OUTCOMES)
     return ProgressSample(
         at=at,
         sim_clock=max(clocks) if clocks else None,

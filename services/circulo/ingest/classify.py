@@ -1,8 +1,11 @@
-"""Classification of one received message: valid, or rejected with a reason (pure).
+"""Classification of one received message: valid, ignored, or rejected with a reason (pure).
 
-Order of checks: topic grammar, size, registry (unknown, retired, kind), then the payload
-(UTF-8, JSON, schema), then time limits judged against the receipt time. Dedup and
-conflict need the database and are decided by the writer.
+Order of checks for a ``circulo`` device: topic grammar, size, registry (unknown, retired,
+kind), then the payload (UTF-8, JSON, schema), then time limits judged against the receipt
+time. A device registered with a firmware profile (SPEC §10) goes to its profile's
+translator instead (:mod:`circulo.ingest.profiles`), after the size and registry checks:
+its message becomes a canonical one, or is a known non-data message (``ignored``), or is
+rejected. Dedup and conflict need the database and are decided by the writer.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from circulo.ingest.records import Classified, Received, Rejected, Valid
+from circulo.ingest.profiles import profile_hint, translate
+from circulo.ingest.profiles.common import NonData
+from circulo.ingest.records import Classified, Ignored, Received, Rejected, Valid
 from circulo_schemas.errors import Rejection
-from circulo_schemas.topics import Address, topic_of
+from circulo_schemas.profiles import CIRCULO
+from circulo_schemas.topics import Address, Topic, topic_of
 from circulo_schemas.validate import parse_payload
 
 
@@ -24,6 +30,7 @@ class RegisteredDevice:
 
     kind: str
     retired: bool
+    profile: str = CIRCULO
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +85,14 @@ def classify(
     ``address`` is ``address_of(received.topic)``, parsed once by the caller (which needs
     the device ids of a batch before classifying it, to refresh the registry).
     """
+    device = registry.get(address.device_id) if address.device_id is not None else None
+    if device is not None and device.profile != CIRCULO:
+        return classify_profiled(received, address, device, limits)
     try:
         topic = topic_of(address)
         if len(received.payload) > limits.max_payload_bytes:
             raise Rejection("too_large", f"{len(received.payload)} bytes > {limits.max_payload_bytes}")
-        refused = registry_rejection(topic.kind, registry.get(topic.device_id))
+        refused = registry_rejection(topic.kind, device)
         if refused:
             raise Rejection(*refused)
         message = parse_payload(topic, received.payload, max_bytes=limits.max_payload_bytes)
@@ -90,5 +100,30 @@ def classify(
         if late_or_early:
             raise Rejection(*late_or_early)
     except Rejection as rejection:
-        return reject(received, address, rejection.reason, rejection.detail)
+        detail = rejection.detail
+        if rejection.reason == "topic" and device is not None:
+            detail = profile_hint(address, CIRCULO) or detail
+        return reject(received, address, rejection.reason, detail)
     return Valid(received, address, topic, message, hashlib.sha256(received.payload).digest())
+
+
+def classify_profiled(
+    received: Received, address: Address, device: RegisteredDevice, limits: Limits
+) -> Classified:
+    """A message of a device with a firmware profile: translated, ignored, or rejected (SPEC §10)."""
+    try:
+        if len(received.payload) > limits.max_payload_bytes:
+            raise Rejection("too_large", f"{len(received.payload)} bytes > {limits.max_payload_bytes}")
+        refused = registry_rejection(address.kind or "", device)
+        if refused:
+            raise Rejection(*refused)
+        translated = translate(device.profile, address, received.payload)
+        if isinstance(translated, NonData):
+            return Ignored(received, address, f"{device.profile}:{translated.what}")
+        late_or_early = time_rejection(translated.message.ts, received.received_at, limits)
+        if late_or_early:
+            raise Rejection(*late_or_early)
+    except Rejection as rejection:
+        return reject(received, address, rejection.reason, rejection.detail)
+    topic = Topic(device.kind, address.device_id or "", translated.channel)
+    return Valid(received, address, topic, translated.message, translated.digest, received.payload)

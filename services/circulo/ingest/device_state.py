@@ -4,12 +4,16 @@ Message loss is counted from ``seq`` (SPEC §2: +1 per message, wrapping at 2^32
 forward of n counts n − 1 missing; a message a little behind the last (out-of-order
 delivery, store-and-forward) fills one of those gaps; a large jump backwards is a counter
 restart (firmware reset), which starts a new baseline and is counted as a reset.
+
+A profiled meter (SPEC §10) has no ``seq``: its firmware reports once per reporting period
+(``circulo_schemas.profiles.REPORTING_PERIOD_S``), so a gap between consecutive readings'
+``ts`` of n periods counts n − 1 missing, and a reading older than the latest fills one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 SEQ_MODULUS = 2**32
@@ -36,6 +40,7 @@ class DeviceState:
     seq_missing: int = 0
     seq_resets: int = 0
     last_clock_skew_ms: int | None = None
+    last_reading_ts: datetime | None = None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> DeviceState:
@@ -63,6 +68,19 @@ def apply_seq(state: DeviceState, seq: int) -> None:
     else:
         state.seq_resets += 1  # the counter restarted (firmware reset): a new baseline
         state.last_seq = seq
+
+
+def apply_period(state: DeviceState, ts: datetime, period: timedelta) -> None:
+    """Count a profiled meter's newly stored reading into the loss statistics (no seq)."""
+    state.seq_received += 1
+    last = state.last_reading_ts
+    if last is None or ts > last:
+        if last is not None:
+            periods = (ts - last + period / 2) // period
+            state.seq_missing += max(0, periods - 1)
+        state.last_reading_ts = ts
+    elif ts < last:
+        state.seq_missing = max(0, state.seq_missing - 1)  # a late reading fills a counted gap
 
 
 def later(a: datetime | None, b: datetime) -> datetime:

@@ -74,13 +74,15 @@ INSERT INTO device_state (device_id) SELECT unnest(%s::text[]) ON CONFLICT (devi
 # Locked in a fixed order so that two workers never deadlock on the same devices.
 LOCK_DEVICE_STATE = """
 SELECT device_id, online, state_changed_at, last_seen_at, last_telemetry_at, last_event_at,
-       last_status_at, fw, last_seq, seq_received, seq_missing, seq_resets, last_clock_skew_ms
+       last_status_at, fw, last_seq, seq_received, seq_missing, seq_resets, last_clock_skew_ms,
+       last_reading_ts
 FROM device_state WHERE device_id = ANY(%s) ORDER BY device_id FOR UPDATE
 """
 
 DEVICE_STATE_COLUMNS = (
     "device_id", "online", "state_changed_at", "last_seen_at", "last_telemetry_at", "last_event_at",
     "last_status_at", "fw", "last_seq", "seq_received", "seq_missing", "seq_resets", "last_clock_skew_ms",
+    "last_reading_ts",
 )  # fmt: skip
 
 COPY_DEVICE_STATE = f"COPY stage_device_state ({', '.join(DEVICE_STATE_COLUMNS)}) FROM STDIN"
@@ -92,8 +94,9 @@ UPDATE_DEVICE_STATE = (
 )
 
 INSERT_STATUS = """
-INSERT INTO device_status (device_id, ts, received_at, state, seq, fw, uptime_s, reason, payload_sha256)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+INSERT INTO device_status (device_id, ts, received_at, state, seq, fw, uptime_s, reason, payload_sha256,
+                           raw_payload)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 UPSERT_WATERMARK = """
@@ -107,5 +110,5 @@ SET low_watermark = GREATEST(ingest_worker.low_watermark, EXCLUDED.low_watermark
 
 MARK_WORKER_STOPPED = "UPDATE ingest_worker SET stopped_at = now(), heartbeat_at = now() WHERE worker_id = %s"
 
-LOAD_REGISTRY = "SELECT device_id, kind, status = 'retired' FROM device"
-LOOKUP_DEVICES = "SELECT device_id, kind, status = 'retired' FROM device WHERE device_id = ANY(%s)"
+LOAD_REGISTRY = "SELECT device_id, kind, status = 'retired', profile FROM device"
+LOOKUP_DEVICES = "SELECT device_id, kind, status = 'retired', profile FROM device WHERE device_id = ANY(%s)"

@@ -11,11 +11,14 @@ from circulo_schemas.validate import Message
 
 
 class Outcome(enum.StrEnum):
-    """The three outcomes of SPEC §3; every message ends in exactly one."""
+    """The outcomes of SPEC §3 (and §10's ``ignored``); every message ends in exactly one."""
 
     STORED = "stored"
     DUPLICATE = "duplicate"
     QUARANTINED = "quarantined"
+    # a device profile's known non-data message (boot info, Wi-Fi status, a notification
+    # without the register): acknowledged and counted, neither stored nor quarantined
+    IGNORED = "ignored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +39,20 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class Valid:
-    """A message that passed the contract and the registry: to be stored, or found a duplicate."""
+    """A message that passed the contract and the registry: to be stored, or found a duplicate.
+
+    For a profiled device (SPEC §10) ``message`` is the canonical message translated from
+    the firmware's payload, ``payload_sha256`` the SHA-256 of its canonical values (so the
+    same reading on two topics is a duplicate) and ``raw_payload`` the firmware's bytes,
+    kept with the stored row; for a ``circulo`` device ``raw_payload`` is None.
+    """
 
     received: Received
     address: Address
     topic: Topic
     message: Message
     payload_sha256: bytes
+    raw_payload: bytes | None = None
 
     @property
     def kind(self) -> str:
@@ -85,4 +95,27 @@ class Rejected:
         return self.address.channel or ""
 
 
-Classified = Valid | Rejected
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A known non-data message of a device profile (SPEC §10): acknowledged and counted.
+
+    ``what`` names it from a short fixed list (``tasmota:tele/INFO1``,
+    ``shelly-gen2:status/wifi``, …): the metrics label, so its cardinality stays bounded.
+    """
+
+    received: Received
+    address: Address
+    what: str
+
+    @property
+    def device_id(self) -> str | None:
+        """The device the topic names."""
+        return self.address.device_id
+
+    @property
+    def channel(self) -> str:
+        """Never a native channel: an ignored message changes no per-channel state."""
+        return ""
+
+
+Classified = Valid | Rejected | Ignored

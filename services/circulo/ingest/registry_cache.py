@@ -12,7 +12,7 @@ from circulo.ingest.classify import RegisteredDevice
 
 
 class RegistryCache:
-    """device_id → (kind, retired), reloaded every ``refresh_s``.
+    """device_id → (kind, retired, profile), reloaded every ``refresh_s``.
 
     An id the cache does not know is looked up at once, so a device registered a moment
     ago is stored, not quarantined; an id found missing is not asked again for
@@ -32,7 +32,7 @@ class RegistryCache:
     def load(self, conn: psycopg.Connection) -> None:
         rows = conn.execute(queries.LOAD_REGISTRY).fetchall()
         conn.commit()
-        self.devices = {device_id: RegisteredDevice(kind, retired) for device_id, kind, retired in rows}
+        self.devices = {row[0]: RegisteredDevice(*row[1:]) for row in rows}
         self._loaded_at = time.monotonic()
         self._missing_since.clear()
 
@@ -48,7 +48,7 @@ class RegistryCache:
             return
         rows = conn.execute(queries.LOOKUP_DEVICES, (sorted(unknown),)).fetchall()
         conn.commit()
-        for device_id, kind, retired in rows:
-            self.devices[device_id] = RegisteredDevice(kind, retired)
+        for row in rows:
+            self.devices[row[0]] = RegisteredDevice(*row[1:])
         for device_id in unknown - {row[0] for row in rows}:
             self._missing_since[device_id] = now

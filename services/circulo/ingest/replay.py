@@ -20,7 +20,7 @@ import psycopg
 
 from circulo.ingest.classify import Limits, classify
 from circulo.ingest.receipt import utc_now
-from circulo.ingest.records import Outcome, Received, Valid
+from circulo.ingest.records import Ignored, Outcome, Received, Valid
 from circulo.ingest.registry_cache import RegistryCache
 from circulo.ingest.writer import prepare_connection, write_batch
 from circulo_schemas.topics import address_of
@@ -85,6 +85,7 @@ class ReplayReport:
     examined: int = 0
     stored: int = 0
     duplicate: int = 0
+    ignored: int = 0
     still_quarantined: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
@@ -92,6 +93,7 @@ class ReplayReport:
             "examined": self.examined,
             "stored": self.stored,
             "duplicate": self.duplicate,
+            "ignored": self.ignored,
             "still_quarantined": dict(self.still_quarantined),
         }
 
@@ -156,6 +158,10 @@ def replay_chunk(
         report.examined += 1
         original = Received(topic, bytes(payload), received_at, mid=0, epoch=0)
         verdict = classify(original, address_of(topic), registry.devices, limits)
+        if isinstance(verdict, Ignored):  # e.g. boot info of a device whose profile was set since
+            report.ignored += 1
+            conn.execute(MARK_REPLAYED, (now, Outcome.IGNORED.value, qid, received_at))
+            continue
         if not isinstance(verdict, Valid):
             report.still_quarantined[verdict.reason] += 1
             conn.execute(MARK_STILL_QUARANTINED, (verdict.reason, qid, received_at))

@@ -55,6 +55,8 @@ def constant(name: str, value: Any) -> Column:
 DEVICE_ID: Column = ("device_id", lambda valid: valid.device_id)
 RECEIVED_AT: Column = ("received_at", lambda valid: valid.received.received_at)
 PAYLOAD_SHA256: Column = ("payload_sha256", lambda valid: valid.payload_sha256)
+# the firmware's bytes of a translated reading (SPEC §10); None for a circulo device
+RAW_PAYLOAD: Column = ("raw_payload", lambda valid: valid.raw_payload)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class StoredType:
 
 
 def telemetry(table: str, *columns: Column) -> StoredType:
-    """A telemetry table keyed ``(device_id, ts)`` (SPEC §2)."""
+    """A telemetry table keyed ``(device_id, ts)`` (SPEC §2); the payload hash comes last."""
     return StoredType(
         table=table,
         key=("device_id", "ts"),
@@ -123,6 +125,7 @@ STORED_TYPES: Mapping[type, StoredType] = {
         as_number("voltage_v"),
         as_number("frequency_hz"),
         as_number("temp_c"),
+        RAW_PAYLOAD,
     ),
     BinTelemetry: telemetry(
         "bin_reading",

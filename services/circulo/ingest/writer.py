@@ -2,26 +2,30 @@
 
 Telemetry and events go through COPY into staging tables, then ``INSERT … ON CONFLICT DO
 NOTHING``; a key that already existed is a ``duplicate`` when its stored payload hash is
-the same and a ``conflict`` (quarantined) when it differs. Quarantined messages are keyed
-by SHA-256(topic ‖ payload). Status messages are stored when they change the device's
-state. The caller commits; nothing here acknowledges anything.
+the same and a ``conflict`` (quarantined) when it differs (for a profiled device the hash
+is of the canonical reading, so the same reading on two topics is a duplicate).
+Quarantined messages are keyed by SHA-256(topic ‖ payload). Status messages are stored
+when they change the device's state. A profile's known non-data message is ``ignored``:
+nothing is written but the device's last-seen time. The caller commits; nothing here
+acknowledges anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from circulo.ingest import queries
 from circulo.ingest.classify import RegisteredDevice, reject
-from circulo.ingest.device_state import DeviceState, apply_seen, apply_seq, apply_status
-from circulo.ingest.records import Classified, Outcome, Rejected, Valid
+from circulo.ingest.device_state import DeviceState, apply_period, apply_seen, apply_seq, apply_status
+from circulo.ingest.records import Classified, Ignored, Outcome, Rejected, Valid
 from circulo.ingest.tables import TABLES, Row, StoredType, stored_type
-from circulo_schemas.payloads import StatusMessage
+from circulo_schemas.payloads import MeterTelemetry, StatusMessage
+from circulo_schemas.profiles import CIRCULO, REPORTING_PERIOD_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class Decision:
 
 STORED = Decision(Outcome.STORED)
 DUPLICATE = Decision(Outcome.DUPLICATE)
+PERIODS = {profile: timedelta(seconds=s) for profile, s in REPORTING_PERIOD_S.items()}
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
@@ -60,9 +65,19 @@ def write_batch(
             items[index] = conflict  # quarantined below with the other rejections
     decided.update(store_statuses(conn, items, states))
     decided.update(quarantine(conn, items))
+    decided.update(ignored(items))
     final = [decided.get(index, STORED) for index in range(len(items))]
     update_device_states(conn, items, final, states, registry)
     return final
+
+
+def ignored(items: Sequence[Classified]) -> dict[int, Decision]:
+    """A profile's known non-data messages: acknowledged and counted, not written (SPEC §10)."""
+    return {
+        index: Decision(Outcome.IGNORED, item.what)
+        for index, item in enumerate(items)
+        if isinstance(item, Ignored)
+    }
 
 
 def known_device(item: Classified, registry: Mapping[str, RegisteredDevice]) -> str | None:
@@ -137,11 +152,13 @@ def judge_existing(table: StoredType, judged: Sequence[tuple[int, Valid, bytes |
     """A key already stored: the same payload is a duplicate, another payload a conflict."""
     duplicates: set[int] = set()
     conflicts: dict[int, Rejected] = {}
-    detail = f"{table.key_description} already stored with another payload"
     for index, valid, stored_hash in judged:
         if stored_hash == valid.payload_sha256:
             duplicates.add(index)
         else:
+            # a translated reading's hash is of its canonical values: the register differs
+            what = "another register value" if valid.raw_payload is not None else "another payload"
+            detail = f"{table.key_description} already stored with {what}"
             conflicts[index] = reject(valid.received, valid.address, "conflict", detail)
     return TableOutcome(frozenset(duplicates), conflicts)
 
@@ -170,6 +187,7 @@ def store_statuses(
                     message.uptime_s,
                     message.reason,
                     item.payload_sha256,
+                    item.raw_payload,
                 )
             )
         else:
@@ -220,6 +238,16 @@ def quarantine_row(rejected: Rejected) -> tuple[Any, ...]:
     )
 
 
+def count_stored(state: DeviceState, item: Valid, profile: str) -> None:
+    """Loss statistics: by seq (circulo devices), by reporting period (profiled meter readings)."""
+    message = item.message
+    if profile == CIRCULO:
+        if message.seq is not None:
+            apply_seq(state, message.seq)
+    elif isinstance(message, MeterTelemetry):
+        apply_period(state, message.ts, PERIODS[profile])
+
+
 def lock_device_states(conn: psycopg.Connection, device_ids: Iterable[str]) -> dict[str, DeviceState]:
     """Create missing rows, then lock and read the state of every device in the batch."""
     ids = sorted(device_ids)
@@ -237,7 +265,7 @@ def update_device_states(
     states: dict[str, DeviceState],
     registry: Mapping[str, RegisteredDevice],
 ) -> None:
-    """Apply last-seen, clock skew and seq statistics in receipt order, then write them back."""
+    """Apply last-seen, clock skew and loss statistics in receipt order, then write them back."""
     if not states:
         return
     for item, decision in zip(items, decisions, strict=True):
@@ -247,8 +275,8 @@ def update_device_states(
         state = states[device_id]
         ts: datetime | None = item.message.ts if isinstance(item, Valid) else None
         apply_seen(state, item.channel, item.received.received_at, ts)
-        if isinstance(item, Valid) and decision.outcome is Outcome.STORED and item.message.seq is not None:
-            apply_seq(state, item.message.seq)
+        if isinstance(item, Valid) and decision.outcome is Outcome.STORED:
+            count_stored(state, item, registry[device_id].profile)
     with conn.cursor() as cur:
         with cur.copy(queries.COPY_DEVICE_STATE) as copy:
             for state in states.values():

@@ -1,8 +1,10 @@
 """What a device may do on the broker, and its secret (pure, apart from the random source).
 
-Each device gets its own dynamic-security role, ``circulo-device-{device_id}``, whose only
-ACL lets it publish under ``circulo/v1/{kind}/{device_id}/#`` (SPEC §1, §6). Everything
-else falls to the broker's default ACL access, which denies publishing and subscribing.
+Each device gets its own dynamic-security role, ``circulo-device-{device_id}``, whose ACL
+lets it publish under ``circulo/v1/{kind}/{device_id}/#`` (SPEC §1, §6) except the command
+topics of device firmware inside that tree (Shelly ``…/rpc`` and ``…/command``, Tasmota
+``…/cmnd``; SPEC §10), which deny rules of a higher priority close. Everything else falls
+to the broker's default ACL access, which denies publishing and subscribing.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import base64
 import secrets
 
-from circulo.registry.dynsec import Acl
+from circulo.registry.dynsec import DENY_PRIORITY, Acl
+from circulo_schemas.profiles import command_topic_filters
 from circulo_schemas.topics import device_topic_filter
 
 DEVICE_ROLE_PREFIX = "circulo-device-"
@@ -36,8 +39,14 @@ def device_role(device_id: str) -> str:
 
 
 def device_acls(kind: str, device_id: str) -> tuple[Acl, ...]:
-    """The device may publish to its own topics, and nothing else."""
-    return (Acl("publishClientSend", device_topic_filter(kind, device_id)),)
+    """The device may publish to its own topics but not its firmware's command topics, and nothing else."""
+    return (
+        Acl("publishClientSend", device_topic_filter(kind, device_id)),
+        *(
+            Acl("publishClientSend", topic, allow=False, priority=DENY_PRIORITY)
+            for topic in command_topic_filters(kind, device_id)
+        ),
+    )
 
 
 def device_textname(kind: str, coop_id: str) -> str:

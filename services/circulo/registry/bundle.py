@@ -26,8 +26,10 @@ from typing import Any
 import qrcode
 
 from circulo.errors import CirculoError
+from circulo.registry.firmware_setup import BrokerFacts, firmware_setup, qr_setup
 from circulo.settings import MqttEndpoint
 from circulo_schemas.encode import format_timestamp
+from circulo_schemas.profiles import CIRCULO
 from circulo_schemas.topics import CHANNELS, DEFINED_PAIRS, device_topic, device_topic_filter
 
 BUNDLE_VERSION = 2
@@ -67,6 +69,7 @@ class IssuedCredentials:
     version: int
     issued_at: datetime
     client_certificate: ClientCertificate | None = None
+    profile: str = CIRCULO
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def build_bundle(
     topics = device_topics(kind, device_id)
     if broker.tls and trust is None:
         raise CirculoError(f"bundle of {device_id}: TLS without the broker's CA")
-    return {
+    bundle: dict[str, Any] = {
         "device_id": device_id,
         "kind": kind,
         "username": device_id,
@@ -105,6 +108,7 @@ def build_bundle(
         "topics": topics,
         "client_id": device_id,
         "coop_id": credentials.coop_id,
+        "profile": credentials.profile,
         "allowed_publish": device_topic_filter(kind, device_id),
         "qos": 1,
         "protocol": "MQTT 5 or 3.1.1",
@@ -114,6 +118,25 @@ def build_bundle(
         "issued_at": format_timestamp(credentials.issued_at),
         "bundle_version": BUNDLE_VERSION,
     }
+    return with_firmware_setup(bundle)
+
+
+def with_firmware_setup(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A profiled meter's bundle: its firmware's settings instead of the native contract's
+    Last Will and examples (the firmware publishes its own, SPEC §10)."""
+    facts = BrokerFacts(
+        bundle["device_id"],
+        bundle["password"],
+        bundle["host"],
+        bundle["port"],
+        bundle["tls"],
+        bundle.get("ca_cert"),
+    )
+    setup = firmware_setup(bundle["profile"], facts)
+    if setup is None:
+        return bundle
+    native_only = ("last_will", "examples")
+    return {**{k: v for k, v in bundle.items() if k not in native_only}, "firmware_setup": setup}
 
 
 def tls_fields(trust: TrustAnchor, client: ClientCertificate | None) -> dict[str, Any]:
@@ -157,8 +180,16 @@ def example_payloads(kind: str, at: datetime) -> dict[str, dict[str, Any]]:
 
 def compact_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
     """The SPEC §8 fields and the CA's fingerprint: what the QR code holds (small enough to scan
-    from a phone). Never a key, nor the key's passphrase."""
-    return {name: bundle[name] for name in COMPACT_FIELDS if name in bundle}
+    from a phone). Never a key, nor the key's passphrase.
+
+    A profiled meter's code also names its profile and carries its firmware setup as one
+    string (Tasmota's console line, or Shelly's ``MQTT.SetConfig`` request).
+    """
+    compact = {name: bundle[name] for name in COMPACT_FIELDS if name in bundle}
+    setup = bundle.get("firmware_setup")
+    if setup is not None:
+        compact.update(profile=bundle["profile"], setup=qr_setup(setup))
+    return compact
 
 
 def qr_payload(bundle: dict[str, Any]) -> str:

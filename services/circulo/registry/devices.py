@@ -38,7 +38,9 @@ from circulo.registry.survey import ImportPlan, SurveyRow, plan_import
 from circulo.registry.validation import spec_problems
 
 # what `device update` may change: kind and id are the device's topic and broker identity
-UPDATABLE = ("coop_id", "lat", "lon", "location_name", "rated_power_w", "capacity_kg", "installer", "notes")
+UPDATABLE = (
+    "coop_id", "lat", "lon", "location_name", "rated_power_w", "capacity_kg", "installer", "notes", "profile",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

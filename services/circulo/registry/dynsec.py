@@ -21,8 +21,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from circulo.errors import CirculoError, ServiceUnavailable
 from circulo.mqttclient import connect, new_client
 from circulo.settings import MqttEndpoint
+from circulo_schemas.profiles import any_device_command_filters
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+# The plugin checks a role's ACLs highest priority first and the first match decides, so a
+# deny rule above an allow rule carves topics out of it.
+DENY_PRIORITY = 10
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 
 
@@ -281,6 +285,9 @@ class DynsecAdmin:
         self.execute([{"command": "enableClient", "username": username}])
 
 
+FIRMWARE_OPERATOR_ROLE = "circulo-firmware-operator"
+FIRMWARE_REPLIES = "circulo/firmware-replies"
+
 SERVICE_ROLES: Mapping[str, Sequence[Acl]] = {
     # the ingest reads every device topic, alone or in a shared-subscription group
     "circulo-ingest": (
@@ -288,8 +295,15 @@ SERVICE_ROLES: Mapping[str, Sequence[Acl]] = {
         Acl("subscribePattern", "$share/+/circulo/v1/#"),
         Acl("publishClientReceive", "circulo/v1/#"),
     ),
-    # the simulator's bulk mode publishes for many devices over few connections
-    "circulo-simulator": (Acl("publishClientSend", "circulo/v1/#"),),
+    # the simulator's bulk mode publishes for many devices over few connections, never to
+    # the command topics of device firmware (SPEC §10)
+    "circulo-simulator": (
+        Acl("publishClientSend", "circulo/v1/#"),
+        *(
+            Acl("publishClientSend", topic, allow=False, priority=DENY_PRIORITY)
+            for topic in any_device_command_filters()
+        ),
+    ),
     # the rewards engine alone writes the ledger checkpoint (SPEC §5)
     "circulo-rewards": (
         Acl("publishClientSend", "circulo/ledger/v1/checkpoint"),
@@ -305,6 +319,16 @@ SERVICE_ROLES: Mapping[str, Sequence[Acl]] = {
     "circulo-operator": (
         Acl("subscribePattern", "circulo/#"),
         Acl("publishClientReceive", "circulo/#"),
+    ),
+    # commands to device firmware (Shelly RPC and MQTT control, Tasmota console): only an
+    # account a co-op creates on purpose with this role may send them (SPEC §10); Shelly
+    # answers an RPC on ``{src}/rpc``, so requests name a ``src`` under FIRMWARE_REPLIES
+    FIRMWARE_OPERATOR_ROLE: (
+        *(Acl("publishClientSend", topic) for topic in any_device_command_filters()),
+        Acl("subscribePattern", f"{FIRMWARE_REPLIES}/#"),
+        Acl("publishClientReceive", f"{FIRMWARE_REPLIES}/#"),
+        Acl("subscribePattern", "circulo/v1/#"),
+        Acl("publishClientReceive", "circulo/v1/#"),
     ),
 }
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from circulo_schemas.profiles import CIRCULO
+
 # What an installer specifies for a device, in CSV column order (docs/installers.md).
 SPEC_FIELDS = (
     "kind",
@@ -19,6 +21,7 @@ SPEC_FIELDS = (
     "capacity_kg",
     "installer",
     "notes",
+    "profile",
 )
 
 
@@ -66,6 +69,7 @@ class DeviceSpec:
     capacity_kg: Decimal | None = None
     installer: str | None = None
     notes: str | None = None
+    profile: str = CIRCULO
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -56,7 +56,8 @@ def issue_credentials(
     version = store.record_issue(conn, spec.device_id, issued_at)
     log.info("credentials_issued", device_id=spec.device_id, credentials_version=version,
              certificate=keep, revoked=[c.serial for c in revoked])  # fmt: skip
-    return IssuedCredentials(spec.device_id, spec.kind, spec.coop_id, password, version, issued_at, client)
+    return IssuedCredentials(spec.device_id, spec.kind, spec.coop_id, password, version, issued_at, client,
+                             profile=spec.profile)  # fmt: skip
 
 
 def put_device_client(admin: DynsecAdmin, spec: DeviceSpec, password: str) -> None:

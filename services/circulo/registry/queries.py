@@ -46,7 +46,7 @@ ORDER BY coop_id, account
 # --- devices ------------------------------------------------------------------------------
 DEVICE_COLUMNS = """
 d.kind, d.device_id, d.coop_id, d.lat, d.lon, d.location_name, d.rated_power_w, d.capacity_kg,
-d.installer, d.notes, d.status, d.registered_at, d.commissioned_at, d.retired_at, d.updated_at,
+d.installer, d.notes, d.profile, d.status, d.registered_at, d.commissioned_at, d.retired_at, d.updated_at,
 COALESCE(c.version, 0), c.issued_at, COALESCE(c.broker_state, 'pending')
 """
 DEVICE_FROM = "device d LEFT JOIN device_credentials c USING (device_id)"
@@ -67,16 +67,16 @@ SELECT_ALL_DEVICES = f"SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} ORDER BY d.dev
 
 INSERT_DEVICE = """
 INSERT INTO device (kind, device_id, coop_id, lat, lon, location_name, rated_power_w, capacity_kg,
-                    installer, notes)
+                    installer, notes, profile)
 VALUES (%(kind)s, %(device_id)s, %(coop_id)s, %(lat)s, %(lon)s, %(location_name)s, %(rated_power_w)s,
-        %(capacity_kg)s, %(installer)s, %(notes)s)
+        %(capacity_kg)s, %(installer)s, %(notes)s, %(profile)s)
 """
 INSERT_CREDENTIALS_STATE = "INSERT INTO device_credentials (device_id) VALUES (%s) ON CONFLICT DO NOTHING"
 
 UPDATE_DEVICE = """
 UPDATE device SET coop_id = %(coop_id)s, lat = %(lat)s, lon = %(lon)s, location_name = %(location_name)s,
     rated_power_w = %(rated_power_w)s, capacity_kg = %(capacity_kg)s, installer = %(installer)s,
-    notes = %(notes)s, updated_at = now()
+    notes = %(notes)s, profile = %(profile)s, updated_at = now()
 WHERE device_id = %(device_id)s
 """
 

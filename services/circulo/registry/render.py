@@ -38,10 +38,19 @@ def device_rows(devices: Sequence[Device], view: BrokerView | None = None) -> li
     """The device table; with the broker's log, how each device last connected (PLAIN: still on
     the migration window's plaintext listener)."""
     rows = [
-        (d.device_id, d.kind, d.spec.coop_id, d.status, d.broker_state, d.spec.location_name, d.registered_at)
+        (
+            d.device_id,
+            d.kind,
+            d.spec.profile,
+            d.spec.coop_id,
+            d.status,
+            d.broker_state,
+            d.spec.location_name,
+            d.registered_at,
+        )
         for d in devices
     ]
-    header = ("DEVICE", "KIND", "CO-OP", "STATUS", "BROKER", "LOCATION", "REGISTERED")
+    header = ("DEVICE", "KIND", "PROFILE", "CO-OP", "STATUS", "BROKER", "LOCATION", "REGISTERED")
     if view is None:
         return table(header, rows)
     marks = [transport_mark(view.transport(d.device_id)) for d in devices]

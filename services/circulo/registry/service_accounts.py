@@ -23,6 +23,8 @@ SERVICE_ACCOUNT_ROLES = {
     "rewards": "circulo-rewards",
     "operator": "circulo-operator",
     "monitor": "circulo-monitor",
+    # may send commands to device firmware (SPEC §10): create one only on purpose
+    "firmware-operator": "circulo-firmware-operator",
 }
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
 

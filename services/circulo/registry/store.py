@@ -32,8 +32,8 @@ def database(url: str) -> Iterator[psycopg.Connection]:
 
 def device_from_row(row: Sequence[Any]) -> Device:
     """A Device from the columns of queries.DEVICE_COLUMNS."""
-    spec = DeviceSpec(*row[:10])
-    return Device(spec, *row[10:])
+    spec = DeviceSpec(*row[:11])
+    return Device(spec, *row[11:])
 
 
 def get_device(conn: psycopg.Connection, device_id: str, *, for_update: bool = False) -> Device | None:

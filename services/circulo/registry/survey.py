@@ -21,10 +21,12 @@ from circulo.registry.validation import (
     InvalidValue,
     parse_coordinate,
     parse_kilograms,
+    parse_profile,
     parse_watts,
     spec_problems,
     text_or_none,
 )
+from circulo_schemas.profiles import CIRCULO
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -135,6 +137,7 @@ def spec_from_cells(cells: Mapping[str, str], *, extra_cells: int = 0) -> Device
         capacity_kg=_read(parse_kilograms, "capacity_kg", cells, problems),
         installer=_read(text_or_none, "installer", cells, problems),
         notes=_read(text_or_none, "notes", cells, problems),
+        profile=_read(parse_profile, "profile", cells, problems) or CIRCULO,
     )
     problems = problems or spec_problems(spec)
     if problems:

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 import pycountry
 
 from circulo.registry.model import DeviceSpec
+from circulo_schemas.profiles import CIRCULO, PROFILED_KINDS, PROFILES
 from circulo_schemas.topics import ACCOUNT_RE, DEVICE_ID_RE, KINDS
 
 COOP_ID_RE = DEVICE_ID_RE
@@ -33,8 +34,17 @@ def spec_problems(spec: DeviceSpec) -> list[str]:
         *_identity_problems(spec),
         *_location_problems(spec.lat, spec.lon),
         *_rating_problems(spec),
+        *_profile_problems(spec),
         *_text_problems(spec),
     ]
+
+
+def _profile_problems(spec: DeviceSpec) -> list[str]:
+    if spec.profile not in PROFILES:
+        return [f"profile {spec.profile!r} is not one of {', '.join(PROFILES)}"]
+    if spec.profile != CIRCULO and spec.kind not in PROFILED_KINDS:
+        return [f"profile {spec.profile} is for meters only ({spec.kind}s run Circulo's own firmware)"]
+    return []
 
 
 def _identity_problems(spec: DeviceSpec) -> list[str]:
@@ -128,6 +138,11 @@ def text_or_none(name: str, cell: str) -> str | None:
     """A trimmed text cell, or None when empty (``name`` for the signature every parser shares)."""
     value = cell.strip()
     return value or None
+
+
+def parse_profile(name: str, cell: str) -> str | None:
+    """A device profile cell; empty means the default (``circulo``)."""
+    return text_or_none(name, cell.lower())
 
 
 def parse_coordinate(name: str, cell: str) -> float | None:

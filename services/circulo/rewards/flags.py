@@ -12,7 +12,7 @@ from circulo.ledger.entries import format_ts
 from circulo.rewards.queries import settlements
 
 FLAGS = (
-    "counter_reset", "implausible", "contaminated", "anonymous", "unknown_account",
+    "counter_reset", "implausible", "glitch", "contaminated", "anonymous", "unknown_account",
     "mass_balance", "late", "daily_cap", "implausible_weight", "floor_shortfall",
 )  # fmt: skip
 

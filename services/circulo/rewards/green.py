@@ -1,6 +1,6 @@
 """Green settlement, the database shell: pairs from SQL, plans committed one transaction each.
 
-The pairs are computed in SQL (:data:`circulo.rewards.sql.green.FILL_PAIRS`); the pure
+The pairs are computed in SQL (:data:`circulo.rewards.queries.green.FILL_PAIRS`); the pure
 planner (:mod:`circulo.rewards.plans.green`) turns their per-hour summaries into
 settlements, and each one commits here in its own transaction: claims, flags, progress
 marks and mints together.
@@ -37,7 +37,7 @@ from circulo.rewards.plans.green import (
 from circulo.rewards.queries import green as sql
 from circulo.rewards.queries import inputs
 from circulo.rewards.records import CycleContext, PlanContext, Settlement
-from circulo.rewards.rules import MeterReading
+from circulo.rewards.rules import MeterReading, hour_of
 from circulo.rewards.settlement import SettlementConflict, mint, record_settlement, settlement_transaction
 
 # Upper bound of the pair window in drain mode (everything received settles).
@@ -87,8 +87,15 @@ def fill_pairs(
     window_end: datetime,
     settled: datetime | None,
     plausibility_pct: int,
-) -> None:
-    """Compute the co-op's unclaimed pairs before ``window_end`` into the session's pair table."""
+    glitch_window_us: int = 0,
+    watermark: datetime = FAR_FUTURE,
+) -> dict[str, datetime]:
+    """Compute the co-op's unclaimed pairs before ``window_end`` into the session's pair table.
+
+    Returns each meter's first dip that may still be a glitch (``watermark``: W, or
+    FAR_FUTURE when everything received is final); those meters' rows from it on are taken
+    out of the table, so nothing of them settles before the glitch window has run.
+    """
     has_all_baselines = bool(baselines) and all_meters_have_baselines(conn, coop_id, baselines)
     lower = min(b.ts for b in baselines.values()) if has_all_baselines else FAR_PAST
     conn.execute(sql.CREATE_PAIRS_TABLE)
@@ -101,9 +108,15 @@ def fill_pairs(
             "window_end": window_end,
             "settled_through": settled,
             "plausibility_pct": plausibility_pct,
+            "glitch_window_us": glitch_window_us,
+            "watermark": watermark,
         },
     )
+    pending = {device: ts for device, ts in conn.execute(sql.PENDING_DIPS)}
+    if pending:
+        conn.execute(sql.DROP_PENDING)
     conn.execute(sql.INDEX_PAIRS)
+    return pending
 
 
 def all_meters_have_baselines(
@@ -117,10 +130,7 @@ def all_meters_have_baselines(
 def read_pair_summaries(conn: psycopg.Connection) -> tuple[list[MeterHour], list[FlaggedPair]]:
     """The pair table summed per meter and hour, and its flagged pairs."""
     meter_hours = [meter_hour(row) for row in conn.execute(sql.METER_HOURS)]
-    flagged = [
-        FlaggedPair(device, hour, prev_ts, prev_wh, ts, wh, flag)
-        for _late, hour, device, prev_ts, prev_wh, ts, wh, flag in conn.execute(sql.FLAGGED_PAIRS)
-    ]
+    flagged = [FlaggedPair(*row[1:]) for row in conn.execute(sql.FLAGGED_PAIRS)]
     return meter_hours, flagged
 
 
@@ -141,14 +151,18 @@ def settle_coop(conn: psycopg.Connection, coop_id: str, ctx: CycleContext) -> li
     if window_end is None:
         return []
     baselines = meter_baselines(conn, coop_id)
-    fill_pairs(
+    green_policy = ctx.at(coop_id, settled).policy.green
+    pending = fill_pairs(
         conn,
         coop_id,
         baselines=baselines,
         window_end=window_end,
         settled=settled,
-        plausibility_pct=ctx.at(coop_id, settled).policy.green.plausibility_pct,
+        plausibility_pct=green_policy.plausibility_pct,
+        glitch_window_us=green_policy.glitch_window_us,
+        watermark=FAR_FUTURE if ctx.drain or ctx.watermark is None else ctx.watermark,
     )
+    end = wait_for_followers(end, pending)
     meter_hours, flagged = read_pair_summaries(conn)
     spans = read_spans(conn)
     plans = plan_green(
@@ -174,6 +188,13 @@ def policy_bounded(
     coop = ctx.governance.coops.get(coop_id)
     starts = [next_whole_hour(p.effective_from) for p in coop.periods] if coop else []
     return min((start for start in starts if settled < start < end), default=end)
+
+
+def wait_for_followers(end: datetime | None, pending: Mapping[str, datetime]) -> datetime | None:
+    """A meter with a dip that may still be a glitch is not done with that dip's hour."""
+    if end is None or not pending:
+        return end
+    return min(end, *(hour_of(ts) for ts in pending.values()))
 
 
 def commit_plans(

@@ -1,9 +1,11 @@
 """The rewards policy (SPEC §4): a versioned TOML file, validated on load.
 
 Every mint records :attr:`Policy.version`, so an amount can always be traced to the rules
-that produced it. The default policy ships inside the package (``policy-v1.toml``, read
-with :func:`default_policy`); ``deploy/policy/rewards-policy-v1.toml`` is the same file for
-operators to copy and edit. An edited policy must carry a new ``version``.
+that produced it. The default policy ships inside the package (``policy-v2.toml``, read
+with :func:`default_policy`); ``deploy/policy/rewards-policy-v2.toml`` is the same file for
+operators to copy and edit. An edited policy must carry a new ``version``. Policy v2 adds
+``green.glitch_window_s`` (SPEC §10's glitch readings); a v1 file still loads, with the
+glitch rule off (window 0), so its mints are what v1 minted.
 
 Rates are exact decimals: the file is parsed with ``parse_float=Decimal``, so ``2.5`` is
 2.5, never a binary float, and every amount is computed by integer arithmetic from it.
@@ -31,7 +33,7 @@ from pydantic import (
 from circulo.errors import ConfigError
 from circulo_schemas.payloads import MATERIALS
 
-DEFAULT_POLICY_FILE = "policy-v1.toml"
+DEFAULT_POLICY_FILE = "policy-v2.toml"
 MICRO = 1_000_000
 
 
@@ -68,6 +70,13 @@ class GreenPolicy(_Section):
     treasury_bp: Annotated[WholeNumber, Field(ge=0, le=10_000)]
     plausibility_pct: Annotated[WholeNumber, Field(gt=0)]
     idle_timeout_s: Annotated[WholeNumber, Field(gt=0)]
+    # policy v2: 0 (a v1 file, which has no such key) keeps every dip a counter reset
+    glitch_window_s: Annotated[WholeNumber, Field(ge=0, le=86_400)] = 0
+
+    @property
+    def glitch_window_us(self) -> int:
+        """The glitch window in microseconds (the pair rules' unit)."""
+        return self.glitch_window_s * 1_000_000
 
 
 class RecyclingPolicy(_Section):

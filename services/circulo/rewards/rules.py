@@ -1,4 +1,4 @@
-"""The reward rules of SPEC §4 as pure functions over plain data: no I/O, no clock, no floats.
+"""The reward rules of SPEC §4 and §10 as pure functions over plain data: no I/O, no clock, no floats.
 
 Every amount is an integer number of micro-units (1 GRN = 1 RCY = 1,000,000 µ). Policy
 rates are exact decimals; a product with a rate is computed as an integer fraction and
@@ -22,7 +22,7 @@ MICRO = 1_000_000
 WH_PER_W_US = 3_600_000_000  # 1 W for 3.6e9 µs = 1 Wh
 BASIS_POINTS = 10_000
 
-PairFlag = Literal["counter_reset", "implausible"]
+PairFlag = Literal["counter_reset", "implausible", "glitch"]
 DepositFlag = Literal["contaminated", "anonymous", "unknown_account", "mass_balance", "late"]
 
 
@@ -107,11 +107,23 @@ class MeterPair:
 
 @dataclass(frozen=True)
 class PairCredit:
-    """What a pair credits: its delta, or 0 with the flag that excluded it."""
+    """What a reading credits: its pair's delta, or 0 with the flag that excluded it.
+
+    A ``glitch`` (policy v2) is a reading below its predecessor that the meter came back
+    from: ``pair`` runs from the predecessor to the glitch, ``follower`` is the reading
+    that came back, and the span predecessor → follower is credited by the follower's own
+    pair (so the glitch credits 0 and is never a baseline).
+    """
 
     pair: MeterPair
     credited_wh: int
     flag: PairFlag | None
+    follower: MeterReading | None = None
+
+    @property
+    def hour(self) -> datetime:
+        """The hour it is settled in: the later reading's, a glitch's follower's."""
+        return hour_of(self.follower.ts if self.follower is not None else self.pair.ts)
 
 
 def pair_flag(delta_wh: int, interval_us: int, rated_power_w: int, plausibility_pct: int) -> PairFlag | None:
@@ -130,6 +142,26 @@ def pair_flag(delta_wh: int, interval_us: int, rated_power_w: int, plausibility_
     return None
 
 
+def plausible_limit_wh(interval_us: int, rated_power_w: int, plausibility_pct: int) -> int:
+    """The most a meter can credit over an interval: the plausibility limit in whole Wh."""
+    return (rated_power_w * interval_us * plausibility_pct + WH_PER_W_US * 100) // (WH_PER_W_US * 100)
+
+
+def at_stake_wh(flag: PairFlag | None, pair: MeterPair, rated_power_w: int, plausibility_pct: int) -> int:
+    """The energy a flag withholds: what the meter can have made over the excluded interval.
+
+    Never a lifetime register (SPEC §10): an implausible pair withholds at most the
+    plausibility limit over its interval, a counter reset at most what the new register
+    counted (and no more than that limit), a glitch nothing (its span is credited).
+    """
+    limit = plausible_limit_wh(pair.interval_us, rated_power_w, plausibility_pct)
+    if flag == "implausible":
+        return min(pair.delta_wh, limit)
+    if flag == "counter_reset":
+        return min(pair.energy_wh, limit)
+    return 0
+
+
 def credit_pair(pair: MeterPair, rated_power_w: int, plausibility_pct: int) -> PairCredit:
     """The credit of one pair under the reset and plausibility rules."""
     flag = pair_flag(pair.delta_wh, pair.interval_us, rated_power_w, plausibility_pct)
@@ -144,12 +176,17 @@ def meter_pairs(
     Readings at or before the baseline change nothing (the pair that spanned them already
     carried their energy). Without a baseline the meter's first reading is its baseline.
     """
-    ordered = sorted((r for r in readings if baseline is None or r.ts > baseline.ts), key=lambda r: r.ts)
-    chain = [baseline, *ordered] if baseline is not None else ordered
+    chain = meter_chain(baseline, readings)
     return [
         MeterPair(device_id, earlier.ts, earlier.energy_wh, later.ts, later.energy_wh)
         for earlier, later in pairwise(chain)
     ]
+
+
+def meter_chain(baseline: MeterReading | None, readings: Iterable[MeterReading]) -> list[MeterReading]:
+    """The baseline (if any) and the readings after it, in ``ts`` order."""
+    ordered = sorted((r for r in readings if baseline is None or r.ts > baseline.ts), key=lambda r: r.ts)
+    return [baseline, *ordered] if baseline is not None else ordered
 
 
 def credit_readings(
@@ -159,12 +196,58 @@ def credit_readings(
     *,
     rated_power_w: int,
     plausibility_pct: int,
+    glitch_window_us: int = 0,
 ) -> list[PairCredit]:
-    """Every pair of a meter's readings after ``baseline`` with what it credits."""
-    return [
-        credit_pair(pair, rated_power_w, plausibility_pct)
-        for pair in meter_pairs(device_id, baseline, readings)
-    ]
+    """What every reading after ``baseline`` credits (SPEC §4; with a glitch window, §10).
+
+    Each reading pairs with the last reading before it that is not a glitch. A reading
+    below that one starts a dip; when a later reading within ``glitch_window_us`` of the
+    dip's first reading is at or above it and the span is plausible, every reading of the
+    dip is a glitch; otherwise the dip's first reading is a counter reset, as in v1.
+    """
+    chain = meter_chain(baseline, readings)
+    credits: list[PairCredit] = []
+    if not chain:
+        return credits
+    ref, index = chain[0], 1
+    while index < len(chain):
+        reading = chain[index]
+        follower = (
+            None if reading.energy_wh >= ref.energy_wh else dip_follower(chain, index, ref, glitch_window_us)
+        )
+        if follower is not None and _span_plausible(ref, chain[follower], rated_power_w, plausibility_pct):
+            credits += [_glitch(device_id, ref, chain[k], chain[follower]) for k in range(index, follower)]
+            index = follower
+            continue
+        credits.append(credit_pair(_pair(device_id, ref, reading), rated_power_w, plausibility_pct))
+        ref, index = reading, index + 1
+    return credits
+
+
+def dip_follower(chain: Sequence[MeterReading], start: int, ref: MeterReading, window_us: int) -> int | None:
+    """The first reading after a dip at ``start`` back at or above ``ref``, within the window."""
+    if window_us <= 0:
+        return None
+    limit = chain[start].ts + timedelta(microseconds=window_us)
+    for index in range(start + 1, len(chain)):
+        if chain[index].ts > limit:
+            return None
+        if chain[index].energy_wh >= ref.energy_wh:
+            return index
+    return None
+
+
+def _span_plausible(ref: MeterReading, follower: MeterReading, rated_power_w: int, pct: int) -> bool:
+    span = _pair("", ref, follower)
+    return pair_flag(span.delta_wh, span.interval_us, rated_power_w, pct) is None
+
+
+def _pair(device_id: str, earlier: MeterReading, later: MeterReading) -> MeterPair:
+    return MeterPair(device_id, earlier.ts, earlier.energy_wh, later.ts, later.energy_wh)
+
+
+def _glitch(device_id: str, ref: MeterReading, glitch: MeterReading, follower: MeterReading) -> PairCredit:
+    return PairCredit(_pair(device_id, ref, glitch), 0, "glitch", follower)
 
 
 def hour_of(ts: datetime) -> datetime:

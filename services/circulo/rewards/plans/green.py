@@ -79,7 +79,7 @@ class MeterHour:
 
 @dataclass(frozen=True)
 class FlaggedPair:
-    """A pair that credited nothing, and why."""
+    """A reading that credited nothing, and why (a glitch: the follower whose pair credits its span)."""
 
     device_id: str
     hour: datetime
@@ -88,6 +88,9 @@ class FlaggedPair:
     ts: datetime
     energy_wh: int
     flag: str
+    follower_ts: datetime | None = None
+    follower_wh: int | None = None
+    at_stake_wh: int = 0
 
     @property
     def delta_wh(self) -> int:
@@ -95,8 +98,8 @@ class FlaggedPair:
         return self.energy_wh - self.prev_wh
 
     def source(self) -> Source:
-        """The excluded pair as ledger evidence (its delta is the hour's excluded part)."""
-        return {
+        """The excluded pair as ledger evidence (a glitch carries all three readings)."""
+        source: dict[str, Any] = {
             "type": "meter_pair",
             "device_id": self.device_id,
             "hour": format_ts(self.hour),
@@ -106,6 +109,9 @@ class FlaggedPair:
             "to_wh": self.energy_wh,
             "flag": self.flag,
         }
+        if self.follower_ts is not None and self.follower_wh is not None:
+            source.update(follower_ts=format_ts(self.follower_ts), follower_wh=self.follower_wh)
+        return source
 
 
 @dataclass(frozen=True)
@@ -245,28 +251,41 @@ def _plan(
 
 
 def pair_flag_record(pair: FlaggedPair, grn_per_kwh_micro: int, plausibility_pct: int) -> FlagRecord:
-    """The flag row of an excluded pair (an implausible pair withholds its delta's GRN)."""
-    if pair.flag == "counter_reset":
-        detail = (
-            f"register fell from {pair.prev_wh} Wh to {pair.energy_wh} Wh; "
-            f"{pair.energy_wh} Wh is the new baseline"
-        )
-        excluded = 0
-    else:
-        seconds = (pair.ts - pair.prev_ts).total_seconds()
-        detail = (
-            f"+{pair.delta_wh} Wh in {seconds:g} s is more than {plausibility_pct} % of the meter's "
-            f"rated power; {pair.energy_wh} Wh is the new baseline"
-        )
-        excluded = pair.delta_wh * grn_per_kwh_micro
+    """The flag row of an excluded reading; it withholds the GRN of the energy at stake.
+
+    What is at stake over an excluded interval is what the meter can have made in it
+    (``rules.at_stake_wh``), never a lifetime register: a glitch withholds nothing, its
+    span being credited by the follower's pair.
+    """
     return FlagRecord(
         flag=pair.flag,
         device_id=pair.device_id,
         ts=pair.ts,
-        detail=detail,
+        detail=flag_detail(pair, plausibility_pct),
         token=GRN,
         source_key=source_key(pair.device_id, pair.ts),
-        excluded_micro=excluded,
+        excluded_micro=pair.at_stake_wh * grn_per_kwh_micro,
+    )
+
+
+def flag_detail(pair: FlaggedPair, plausibility_pct: int) -> str:
+    """What happened, in words (``circulo rewards flags`` shows it)."""
+    seconds = (pair.ts - pair.prev_ts).total_seconds()
+    if pair.flag == "glitch" and pair.follower_ts is not None:
+        back = (pair.follower_ts - pair.ts).total_seconds()
+        return (
+            f"register read {pair.energy_wh} Wh after {pair.prev_wh} Wh and was back at "
+            f"{pair.follower_wh} Wh {back:g} s later: a glitch; "
+            f"{pair.prev_wh} → {pair.follower_wh} Wh is credited"
+        )
+    if pair.flag == "counter_reset":
+        return (
+            f"register fell from {pair.prev_wh} Wh to {pair.energy_wh} Wh; {pair.energy_wh} Wh is the new "
+            f"baseline; up to {pair.at_stake_wh} Wh over the {seconds:g} s between them are not credited"
+        )
+    return (
+        f"+{pair.delta_wh} Wh in {seconds:g} s is more than {plausibility_pct} % of the meter's rated power; "
+        f"{pair.energy_wh} Wh is the new baseline; up to {pair.at_stake_wh} Wh are not credited"
     )
 
 
