@@ -11,21 +11,29 @@ from click.testing import CliRunner, Result
 
 from circulo.cli import cli
 from circulo.localstack.mosquitto import MosquittoBroker
-from circulo.registry.bundle import IssuedCredentials, build_bundle, compact_bundle, with_firmware_setup
+from circulo.registry.bundle import (
+    IssuedCredentials,
+    TrustAnchor,
+    build_bundle,
+    compact_bundle,
+    with_firmware_setup,
+)
 from circulo.registry.firmware_setup import BrokerFacts, tasmota_backlog
 from circulo.registry.model import DeviceSpec
 from circulo.registry.survey import SurveyError, read_survey
 from circulo.registry.validation import spec_problems
 from circulo.settings import MqttEndpoint
+from tests.conftest import BrokerAccounts
 from tests.factories import unique_id
 
 BROKER = MqttEndpoint("broker.example", 8883, True, None, None)
+PUBLIC_CA = TrustAnchor(None, "ab" * 32)  # a public CA: the firmware's own store
 ISSUED_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def credentials(profile: str, device_id: str = "m-1") -> IssuedCredentials:
     return IssuedCredentials(
-        device_id, "meter", "coop1", "s3cret-pass-0123456789abcdefghij", 1, ISSUED_AT, profile
+        device_id, "meter", "coop1", "s3cret-pass-0123456789abcdefghij", 1, ISSUED_AT, profile=profile
     )
 
 
@@ -62,7 +70,7 @@ def test_a_survey_row_with_a_profile_on_a_bin_is_named_by_its_line() -> None:
 
 
 def test_a_shelly_bundle_carries_its_mqtt_setconfig_with_the_circulo_prefix_and_commands_off() -> None:
-    bundle = build_bundle(credentials("shelly-gen2"), BROKER)
+    bundle = build_bundle(credentials("shelly-gen2"), BROKER, PUBLIC_CA)
     setup = bundle["firmware_setup"]
     config = next(r for r in setup["rpc_requests"] if r["method"] == "MQTT.SetConfig")["params"]["config"]
     assert config == {
@@ -83,7 +91,7 @@ def test_a_shelly_bundle_carries_its_mqtt_setconfig_with_the_circulo_prefix_and_
 
 
 def test_a_shelly_with_the_coops_own_ca_uploads_it_first_and_verifies_the_broker_with_it() -> None:
-    bundle = build_bundle(credentials("shelly-gen2"), BROKER)
+    bundle = build_bundle(credentials("shelly-gen2"), BROKER, PUBLIC_CA)
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     setup = with_firmware_setup({**bundle, "ca_cert": pem})["firmware_setup"]
     assert setup["rpc_requests"][0] == {
@@ -95,7 +103,7 @@ def test_a_shelly_with_the_coops_own_ca_uploads_it_first_and_verifies_the_broker
 
 
 def test_a_tasmota_bundle_carries_one_console_line_with_utc_and_the_full_topic() -> None:
-    bundle = build_bundle(credentials("tasmota"), BROKER)
+    bundle = build_bundle(credentials("tasmota"), BROKER, PUBLIC_CA)
     assert bundle["firmware_setup"]["console"] == (
         "Backlog Timezone 0; SetOption52 1; TelePeriod 60; MqttHost broker.example; MqttPort 8883; "
         "SetOption103 1; SetOption132 0; MqttUser m-1; MqttPassword s3cret-pass-0123456789abcdefghij; "
@@ -109,21 +117,16 @@ def test_a_plaintext_tasmota_gets_no_tls_commands() -> None:
 
 
 def test_the_qr_code_of_a_profiled_meter_names_its_profile_and_carries_its_setup() -> None:
-    compact = compact_bundle(build_bundle(credentials("tasmota"), BROKER))
+    compact = compact_bundle(build_bundle(credentials("tasmota"), BROKER, PUBLIC_CA))
     assert compact["profile"] == "tasmota" and compact["setup"].startswith("Backlog Timezone 0;")
-    native = compact_bundle(build_bundle(credentials("circulo"), BROKER))
+    native = compact_bundle(build_bundle(credentials("circulo"), BROKER, PUBLIC_CA))
     assert "profile" not in native and "setup" not in native
 
 
 # --- the command line, on the real database and broker -----------------------------------------
 @pytest.fixture
-def env(db_url: str, broker: MosquittoBroker, admin_mqtt_url: str) -> dict[str, str]:
-    return {
-        "CIRCULO_DATABASE_URL": db_url,
-        "CIRCULO_MQTT_URL": broker.url(),
-        "CIRCULO_BROKER_ADMIN_URL": admin_mqtt_url,
-        "CIRCULO_DEVICE_BROKER_URL": "mqtts://broker.example.org:8883",
-    }
+def env(db_url: str, broker: MosquittoBroker, broker_accounts: BrokerAccounts) -> dict[str, str]:
+    return broker_accounts.registry_env(db_url, device_broker_url="mqtts://broker.example.org:8883")
 
 
 def run(env: dict[str, str], *args: str) -> Result:
