@@ -16,9 +16,11 @@ from circulo_schemas.payloads import (
     DepositEvent,
     MeterTelemetry,
     RepairEvent,
+    ReplayCommand,
+    ReplayUnavailable,
     StatusMessage,
 )
-from circulo_schemas.topics import Topic, device_topic, device_topic_filter, parse_topic
+from circulo_schemas.topics import Topic, command_topic, device_topic, device_topic_filter, parse_topic
 from circulo_schemas.validate import DEFAULT_MAX_PAYLOAD_BYTES, Message, parse_payload
 
 __all__ = [
@@ -31,8 +33,11 @@ __all__ = [
     "MeterTelemetry",
     "Rejection",
     "RepairEvent",
+    "ReplayCommand",
+    "ReplayUnavailable",
     "StatusMessage",
     "Topic",
+    "command_topic",
     "device_topic",
     "device_topic_filter",
     "encode_payload",

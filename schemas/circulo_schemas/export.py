@@ -13,14 +13,23 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from circulo_schemas.payloads import BinEvent, BinTelemetry, MeterTelemetry, RepairEvent, StatusMessage
-from circulo_schemas.topics import CHANNELS, DEFINED_PAIRS, DEVICE_ID_PATTERN, KINDS, PREFIX
+from circulo_schemas.payloads import (
+    BinEvent,
+    BinTelemetry,
+    MeterTelemetry,
+    RepairEventMessage,
+    ReplayCommand,
+    ReplayUnavailable,
+    StatusMessage,
+)
+from circulo_schemas.topics import CHANNELS, COMMAND_PREFIX, DEFINED_PAIRS, DEVICE_ID_PATTERN, KINDS, PREFIX
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # The schema file that validates the payloads of each defined (kind, channel) pair.
 SCHEMA_FILES: dict[tuple[str, str], str] = {
     ("meter", "telemetry"): "meter-telemetry.json",
+    ("meter", "event"): "replay-unavailable.json",
     ("bin", "telemetry"): "bin-telemetry.json",
     ("bin", "event"): "bin-event.json",
     ("repair", "event"): "repair-event.json",
@@ -35,9 +44,23 @@ _MODELS: dict[str, tuple[Any, str]] = {
     "bin-telemetry.json": (BinTelemetry, "A bin's telemetry on circulo/v1/bin/{device_id}/telemetry."),
     "bin-event.json": (
         BinEvent,
-        "A bin event on circulo/v1/bin/{device_id}/event: a deposit or a collection.",
+        "A bin event on circulo/v1/bin/{device_id}/event: a deposit, a collection, or (v 2) "
+        "replay_unavailable.",
     ),
-    "repair-event.json": (RepairEvent, "A repair on circulo/v1/repair/{device_id}/event."),
+    "repair-event.json": (
+        RepairEventMessage,
+        "A repair on circulo/v1/repair/{device_id}/event, or (v 2) replay_unavailable.",
+    ),
+    "replay-unavailable.json": (
+        ReplayUnavailable,
+        "v 2 event on circulo/v1/{kind}/{device_id}/event: the device no longer holds the messages a "
+        "replay asked for; the range's loss is final (SPEC §11). The only event a meter publishes.",
+    ),
+    "replay-command.json": (
+        ReplayCommand,
+        f"A command to a device on {COMMAND_PREFIX}/{{kind}}/{{device_id}}, published by the ingest's "
+        "replay role only: republish the original bytes of from_seq..to_seq (inclusive, may wrap).",
+    ),
     "status.json": (
         StatusMessage,
         "A retained status on circulo/v1/{kind}/{device_id}/status; also the Last Will.",

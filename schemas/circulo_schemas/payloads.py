@@ -22,9 +22,11 @@ from circulo_schemas.wire_types import (
     MAX_BIGINT,
     MAX_INT,
     TEXT_PATTERN,
+    Epoch,
     Seq,
     Timestamp,
     Version,
+    VersionTwo,
     WireNumber,
 )
 
@@ -76,6 +78,17 @@ EventId = Annotated[
     Field(min_length=1, max_length=64, pattern=LINE_PATTERN, description="Unique per device, forever."),
 ]
 Line = Annotated[str, Field(max_length=200, pattern=LINE_PATTERN)]
+RequestId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=LINE_PATTERN, description="The replay request's id."),
+]
+BootEpoch = Annotated[
+    Epoch | None,
+    Field(
+        description="Boot epoch (SPEC §11): sent by devices that keep a replay buffer, so a seq restart "
+        "after a reboot is told from a gap; absent on firmware without one.",
+    ),
+]
 
 
 def _grams(kilograms: Decimal) -> int:
@@ -98,6 +111,7 @@ class MeterTelemetry(WireModel):
 
     ts: Timestamp
     seq: Seq
+    epoch: BootEpoch = None
     energy_wh: int = Field(ge=0, le=MAX_BIGINT, description="Lifetime generated energy register, Wh.")
     power_w: NonNegativeMeasurement = Field(description="Instant power, W.")
     voltage_v: Measurement | None = Field(default=None, description="Voltage, V.")
@@ -112,6 +126,7 @@ class BinTelemetry(WireModel):
 
     ts: Timestamp
     seq: Seq
+    epoch: BootEpoch = None
     fill_pct: Percent = Field(description="How full the bin is, 0-100 %.")
     weight_kg: Kilograms
     temp_c: Celsius | None = Field(default=None, description="Temperature, °C.")
@@ -131,6 +146,7 @@ class DepositEvent(WireModel):
 
     ts: Timestamp
     seq: Seq
+    epoch: BootEpoch = None
     type: Literal["deposit"]
     event_id: EventId
     material: Material
@@ -147,6 +163,7 @@ class CollectionEvent(WireModel):
 
     ts: Timestamp
     seq: Seq
+    epoch: BootEpoch = None
     type: Literal["collection"]
     event_id: EventId
     weight_kg: PositiveKilograms
@@ -172,6 +189,7 @@ class RepairEvent(WireModel):
 
     ts: Timestamp
     seq: Seq
+    epoch: BootEpoch = None
     type: Literal["repair"]
     event_id: EventId
     category: Annotated[str, _RepairCategoryName()] = Field(
@@ -232,6 +250,7 @@ class StatusMessage(WireModel):
     state: DeviceState = Field(description="online, or offline (the Last Will).")
     ts: Timestamp | None = None
     seq: Seq | None = None
+    epoch: BootEpoch = None
     fw: Annotated[str, Field(max_length=64, pattern=LINE_PATTERN)] | None = Field(
         default=None, description="Firmware version."
     )
@@ -239,6 +258,43 @@ class StatusMessage(WireModel):
     reason: Line | None = Field(default=None, description="Why the state changed (free text).")
 
 
-BinEvent = Annotated[DepositEvent | CollectionEvent, Field(discriminator="type")]
-EventMessage = DepositEvent | CollectionEvent | RepairEvent
+class ReplayUnavailable(BaseModel):
+    """``{kind}/event``, ``v: 2``: the device no longer holds the messages a replay asked for (SPEC §11).
+
+    ``from_seq``..``to_seq`` is inclusive and may wrap (``from_seq > to_seq`` runs through 2^32 - 1
+    to 0); the loss of that range in ``epoch`` is then final.
+    """
+
+    model_config = ConfigDict(
+        strict=True, frozen=True, extra="forbid", regex_engine="rust-regex", title="replay-unavailable"
+    )
+
+    v: VersionTwo
+    ts: Timestamp
+    seq: Seq
+    type: Literal["replay_unavailable"]
+    id: RequestId
+    epoch: Epoch
+    from_seq: Seq = Field(description="First seq not held (inclusive).")
+    to_seq: Seq = Field(description="Last seq not held (inclusive).")
+
+
+class ReplayCommand(WireModel):
+    """A command on ``circulo/cmd/v1/{kind}/{device_id}``: republish ``from_seq``..``to_seq`` of ``epoch``.
+
+    Published by the ingest's replay role only (QoS 1); the range is inclusive and may wrap.
+    """
+
+    model_config = ConfigDict(title="replay-command")
+
+    cmd: Literal["replay"]
+    id: RequestId
+    epoch: Epoch
+    from_seq: Seq = Field(description="First seq to republish (inclusive).")
+    to_seq: Seq = Field(description="Last seq to republish (inclusive).")
+
+
+BinEvent = Annotated[DepositEvent | CollectionEvent | ReplayUnavailable, Field(discriminator="type")]
+RepairEventMessage = Annotated[RepairEvent | ReplayUnavailable, Field(discriminator="type")]
+EventMessage = DepositEvent | CollectionEvent | RepairEvent | ReplayUnavailable
 TelemetryMessage = MeterTelemetry | BinTelemetry

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from circulo_schemas.errors import Rejection
 
 PREFIX = "circulo/v1"
+COMMAND_PREFIX = "circulo/cmd/v1"  # commands to devices travel outside the device tree (SPEC §11)
 KINDS = ("meter", "bin", "repair")
 CHANNELS = ("telemetry", "event", "status")
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -19,6 +20,7 @@ ACCOUNT_RE = re.compile(ACCOUNT_PATTERN)
 DEFINED_PAIRS = frozenset(
     {
         ("meter", "telemetry"),
+        ("meter", "event"),  # only the v2 replay_unavailable event (SPEC §11)
         ("bin", "telemetry"),
         ("bin", "event"),
         ("repair", "event"),
@@ -117,6 +119,11 @@ def device_topic(kind: str, device_id: str, channel: str) -> str:
 def device_topic_filter(kind: str, device_id: str) -> str:
     """The subscription filter covering every topic of one device (its broker ACL)."""
     return f"{PREFIX}/{kind}/{device_id}/#"
+
+
+def command_topic(kind: str, device_id: str) -> str:
+    """The topic a device subscribes to for commands (``replay``); only the ingest publishes there."""
+    return f"{COMMAND_PREFIX}/{kind}/{device_id}"
 
 
 def _show(text: str) -> str:

@@ -25,6 +25,8 @@ from circulo_schemas.payloads import (
     DepositEvent,
     MeterTelemetry,
     RepairEvent,
+    RepairEventMessage,
+    ReplayUnavailable,
     StatusMessage,
 )
 from circulo_schemas.topics import KINDS, Topic
@@ -35,7 +37,15 @@ _MAX_ERRORS_SHOWN = 6
 _MAX_NAME_CHARS = 40
 _MAX_EXPECTED_CHARS = 120
 
-Message = MeterTelemetry | BinTelemetry | DepositEvent | CollectionEvent | RepairEvent | StatusMessage
+Message = (
+    MeterTelemetry
+    | BinTelemetry
+    | DepositEvent
+    | CollectionEvent
+    | RepairEvent
+    | ReplayUnavailable
+    | StatusMessage
+)
 
 
 class _DuplicateKey(ValueError):
@@ -73,11 +83,12 @@ def _validator(model: Any) -> Callable[[Any], Message]:
 _VALIDATORS: dict[tuple[str, str], Callable[[Any], Message]] = {
     ("meter", "telemetry"): _validator(MeterTelemetry),
     ("bin", "telemetry"): _validator(BinTelemetry),
+    ("meter", "event"): _validator(ReplayUnavailable),
     ("bin", "event"): _validator(BinEvent),
-    ("repair", "event"): _validator(RepairEvent),
+    ("repair", "event"): _validator(RepairEventMessage),
     **{(kind, "status"): _validator(StatusMessage) for kind in KINDS},
 }
-_TAGGED_PAIRS = frozenset({("bin", "event")})
+_TAGGED_PAIRS = frozenset({("bin", "event"), ("repair", "event")})
 
 
 def parse_payload(topic: Topic, raw: bytes, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Message:

@@ -170,7 +170,16 @@ _TIMESTAMP_JSON_SCHEMA: JsonSchemaValue = {
 
 Timestamp = Annotated[datetime, PlainValidator(parse_timestamp), WithJsonSchema(_TIMESTAMP_JSON_SCHEMA)]
 Version = Annotated[Literal[1], ExactInt()]
+VersionTwo = Annotated[Literal[2], ExactInt()]
 Seq = Annotated[
     int, Field(ge=0, le=MAX_SEQ, description="Per-device counter, +1 per message, wraps at 2^32.")
+]
+Epoch = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_SEQ,
+        description="Boot epoch: a counter the device keeps across reboots, +1 per boot (SPEC §11).",
+    ),
 ]
 Line = Annotated[str, Field(pattern=LINE_PATTERN)]

@@ -27,8 +27,10 @@ PAYLOAD_FILES = [
     "bin-telemetry.json",
     "bin-event.json",
     "repair-event.json",
+    "replay-unavailable.json",
     "status.json",
 ]
+COMMAND_FILES = ["replay-command.json"]  # what a device receives, on no device topic
 
 
 def validator_for(topic: str) -> Draft202012Validator:
@@ -42,7 +44,7 @@ def test_the_committed_schema_files_are_current() -> None:
 
 
 def test_there_is_one_file_per_message_type_plus_the_topic_grammar() -> None:
-    assert sorted(render_json_schemas()) == sorted([*PAYLOAD_FILES, "topics.json"])
+    assert sorted(render_json_schemas()) == sorted([*PAYLOAD_FILES, *COMMAND_FILES, "topics.json"])
     assert set(SCHEMA_FILES.values()) == set(PAYLOAD_FILES)
 
 

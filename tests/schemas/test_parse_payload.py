@@ -241,7 +241,7 @@ SCHEMA_ERRORS: list[tuple[str, str, str, str]] = [
     ("collection", "weight_kg", "0.0005", "weight_kg: at most 3 decimal places"),
     ("collection", "event_id", "...", "event_id: required"),
     ("collection", "collector", '"a\\nb"', "collector: invalid characters or format"),
-    ("repair", "type", '"deposit"', "type: must be 'repair'"),
+    ("repair", "type", '"deposit"', "type: must be one of 'repair', 'replay_unavailable'"),
     ("repair", "type", "...", "type: required"),
     ("repair", "category", '"kettle"', "category: 'kettle' is not an allowed value"),
     ("repair", "category", '"Toaster oven"', "category: 'Toaster oven' is not an allowed value"),
@@ -357,7 +357,7 @@ def test_the_size_limit_is_configurable() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "channel"), [("meter", "event"), ("repair", "telemetry"), ("solar", "status")]
+    ("kind", "channel"), [("meter", "status-x"), ("repair", "telemetry"), ("solar", "status")]
 )
 def test_a_hand_built_topic_with_an_undefined_pair_is_rejected_as_topic(kind: str, channel: str) -> None:
     with pytest.raises(Rejection) as caught:

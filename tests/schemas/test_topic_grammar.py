@@ -47,7 +47,7 @@ INVALID = [
     ("circulo/v1/meter/mé/telemetry", "device id"),
     ("circulo/v1/meter/m1\n/telemetry", "device id"),
     ("circulo/v1/meter/#/telemetry", "device id"),
-    ("circulo/v1/meter/m1/event", "no event messages are defined for kind meter"),
+    ("circulo/v1/repair/m1/telemetry", "no telemetry messages are defined for kind repair"),
     ("circulo/v1/repair/r1/telemetry", "no telemetry messages are defined for kind repair"),
 ]
 
@@ -83,6 +83,7 @@ def test_exactly_the_spec_pairs_are_defined() -> None:
         ("bin", "telemetry"),
         ("bin", "event"),
         ("repair", "event"),
+        ("meter", "event"),  # v2 replay_unavailable only (SPEC §11)
         ("meter", "status"),
         ("bin", "status"),
         ("repair", "status"),
