@@ -106,12 +106,20 @@ def test_without_the_pki_files_the_broker_does_not_start(tmp_path: Path) -> None
 def test_a_new_crl_is_installed_and_the_broker_gets_sighup(tmp_path: Path) -> None:
     source = pki_broker_folder(tmp_path)
     hups = tmp_path / "hups"
-    broker = f'trap "echo hup >> {hups}" HUP; while [ ! -e {tmp_path}/stop ]; do sleep 0.1; done'
+    ready = tmp_path / "ready"
+    broker = (
+        f'trap "echo hup >> {hups}" HUP; touch {ready}; while [ ! -e {tmp_path}/stop ]; do sleep 0.1; done'
+    )
     env = entrypoint_env(tmp_path / "data", MOSQUITTO_CERTS_WATCH_S="0.2")
     process = subprocess.Popen(["sh", str(ENTRYPOINT), "sh", "-c", broker], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        time.sleep(1.0)
+        # the broker's trap is set (so the watcher loop runs): only a change made after it counts
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the entrypoint never started the broker"
+        time.sleep(0.6)  # three watch periods
         assert not hups.exists(), "no change, no reload"
         (source / "crl.pem").write_text("crl.pem v2\n")
         deadline = time.monotonic() + 10
