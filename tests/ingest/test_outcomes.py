@@ -32,7 +32,7 @@ def total_outcomes(db_url: str) -> int:
 
 
 QUARANTINE_CASES = [
-    ("topic", "circulo/v1/meter/m1/event", meter()),
+    ("topic", "circulo/v1/meter/m1/config", meter()),
     ("topic", "circulo/v1/toaster/m1/telemetry", meter()),
     ("unknown_device", "circulo/v1/meter/ghost/telemetry", meter()),
     ("retired_device", "circulo/v1/meter/old1/telemetry", meter()),
