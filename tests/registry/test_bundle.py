@@ -46,7 +46,7 @@ def test_a_bundle_has_the_spec_fields() -> None:
     }
     assert bundle["topics"] == {
         "telemetry": "circulo/v1/meter/m-1/telemetry",
-        "event": None,  # the contract defines no meter events
+        "event": "circulo/v1/meter/m-1/event",  # v2: replay_unavailable (SPEC §11)
         "status": "circulo/v1/meter/m-1/status",
     }
     assert bundle["last_will"] == {
