@@ -16,17 +16,21 @@ from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from pyhocon import ConfigFactory
 
+from circulo.cli import cli
+from circulo.errors import Conflict
 from circulo.localstack.mosquitto import MosquittoBroker
 from circulo.localstack.postgres import PostgresCluster
-from circulo.registry import devices, emqx, service_accounts
+from circulo.registry import devices, emqx, members, service_accounts
 from circulo.registry.bundle import IssuedCredentials
 from circulo.registry.dynsec import SERVICE_ROLES
 from circulo.registry.model import DeviceSpec
 from circulo.registry.provision import broker_admin
 from circulo.registry.service_accounts import SERVICE_ACCOUNT_ROLES, ServiceCredentials
 from circulo.registry.settings import RegistrySettings
+from tests.conftest import BrokerAccounts
 from tests.factories import unique_id
 from tests.registry.emqx_double import Emqx, prepare, topic_match, words
 
@@ -411,3 +415,70 @@ def _b64(data: bytes) -> str:
     import base64  # noqa: PLC0415
 
     return base64.b64encode(data).decode()
+
+
+# --- the command line --------------------------------------------------------------------------
+def test_the_command_line_keeps_service_hashes_and_imports_a_dynsec_file(
+    db_url: str, broker_accounts: BrokerAccounts, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    env = broker_accounts.registry_env(db_url, BUNDLE_DIR=str(tmp_path / "bundles"))
+    name = unique_id("svc-sim")
+    added = CliRunner().invoke(
+        cli, ["service-account", "add", name, "--role", "simulator", "--json"], env=env
+    )
+    assert added.exit_code == 0, added.output
+    assert EMQX.connects(conn, name, json.loads(added.output)["password"])
+    conn.execute("DELETE FROM broker_credential")
+    file = tmp_path / "dynamic-security.json"
+    file.write_text(broker_accounts.broker.dynsec_file.read_text(encoding="utf-8"), encoding="utf-8")
+    imported = CliRunner().invoke(cli, ["device", "import-hashes", str(file), "--json"], env=env)
+    assert imported.exit_code == 0, imported.output
+    assert name in json.loads(imported.output)["imported"]
+    assert EMQX.connects(conn, name, json.loads(added.output)["password"])
+
+
+# --- the registry with EMQX as its broker: no Mosquitto at all -----------------------------------
+@pytest.fixture
+def emqx_settings(db_url: str) -> RegistrySettings:
+    """The registry as it runs beside an EMQX cluster: no broker admin URL, no PKI reload."""
+    settings = RegistrySettings(
+        database_url=db_url, broker="emqx", device_broker_url="mqtts://mqtt.example.org:8883"
+    )
+    members.add_coop(settings, "coop1", "Co-op One")
+    return settings
+
+
+def test_with_emqx_the_registrys_own_operations_are_the_broker_step(
+    emqx_settings: RegistrySettings, conn: psycopg.Connection
+) -> None:
+    meter = add_device(emqx_settings, "coop1")
+    assert EMQX.connects(conn, meter.device_id, meter.password)
+    with pytest.raises(Conflict, match="already registered and has credentials"):
+        devices.add_device(emqx_settings, devices.show_device(emqx_settings, meter.device_id).spec)
+    rotated = devices.rotate_credentials(emqx_settings, meter.device_id)
+    assert not EMQX.connects(conn, meter.device_id, meter.password)
+    assert EMQX.connects(conn, meter.device_id, rotated.password)
+    assert devices.sync_broker(emqx_settings, lambda c: None) == []  # nothing is missing
+    devices.retire_device(emqx_settings, meter.device_id)
+    assert not EMQX.connects(conn, meter.device_id, rotated.password)
+    assert devices.show_device(emqx_settings, meter.device_id).broker_state == "disabled"
+
+    with broker_admin(emqx_settings) as admin:
+        account = service_accounts.add_service_account(admin, unique_id("svc-ingest"), "ingest", conn)
+        with pytest.raises(Conflict):
+            service_accounts.add_service_account(admin, account.username, "ingest", conn)
+        assert [(c.username, r) for c, r in service_accounts.list_service_accounts(admin)] == [
+            (account.username, "ingest")
+        ]
+    assert EMQX.allows(conn, account.username, "subscribe", "$share/circulo-ingest/circulo/v1/#")
+
+
+def test_with_emqx_sync_gives_a_device_without_a_hash_fresh_credentials(
+    emqx_settings: RegistrySettings, conn: psycopg.Connection
+) -> None:
+    meter = add_device(emqx_settings, "coop1")
+    conn.execute("DELETE FROM broker_credential")  # registered before the registry kept hashes
+    issued: list[IssuedCredentials] = []
+    plan = devices.sync_broker(emqx_settings, issued.append)
+    assert [(a.step.name, a.target) for a in plan] == [("CREATE_CLIENT", meter.device_id)]
+    assert EMQX.connects(conn, meter.device_id, issued[0].password)

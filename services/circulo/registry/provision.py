@@ -22,6 +22,7 @@ from circulo.registry.access import device_acls, device_role, device_textname, n
 from circulo.registry.bundle import IssuedCredentials
 from circulo.registry.certificates import DeviceCerts
 from circulo.registry.dynsec import SERVICE_ROLES, DynsecAdmin
+from circulo.registry.emqx_broker import RegistryBroker
 from circulo.registry.model import Device, DeviceSpec
 from circulo.registry.reconcile import Step, SyncAction, owns_client
 from circulo.registry.settings import RegistrySettings
@@ -33,7 +34,11 @@ OnIssued = Callable[[IssuedCredentials], None]
 
 @contextmanager
 def broker_admin(settings: RegistrySettings) -> Iterator[DynsecAdmin]:
-    """An admin connection to the broker's dynamic-security plugin."""
+    """An admin connection to the broker's dynamic-security plugin; with EMQX, the database."""
+    if settings.broker == "emqx":
+        with RegistryBroker(settings.database_url) as registry:
+            yield registry
+        return
     with DynsecAdmin(settings.admin_endpoint()) as admin:
         yield admin
 

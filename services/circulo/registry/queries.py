@@ -178,3 +178,10 @@ INSERT_ROLE_ACL = """
 INSERT INTO broker_role_acl (role, position, permission, action, topic) VALUES (%s, %s, %s, %s, %s)
 """
 SELECT_DEVICE_STATUSES = "SELECT device_id, status FROM device"
+# The broker accounts as the registry's EMQX mode lists them (registry.emqx_broker).
+SELECT_BROKER_ACCOUNTS = """
+SELECT c.username, c.device_id, d.kind, d.coop_id, c.service_role
+FROM broker_credential c LEFT JOIN device d ON d.device_id = c.device_id
+ORDER BY c.username
+"""
+SELECT_DEVICE_KINDS = "SELECT device_id, kind FROM device ORDER BY device_id"
