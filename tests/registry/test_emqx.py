@@ -8,6 +8,7 @@ accounts come from the registry's own operations on the session's real Mosquitto
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -136,6 +137,10 @@ def test_the_cluster_compose_file_runs_three_nodes_and_one_ingest_group() -> Non
     ids = [s["command"][s["command"].index("--worker-id") + 1] for s in workers]
     assert groups == {"circulo-ingest"} and len(set(ids)) == len(ids) == 2  # plus the base file's ingest-1
     assert "@emqx:8884" in services["ingest"]["environment"]["CIRCULO_MQTT_URL"]
+    example = (CONFIG_FILE.parents[1] / ".env.example").read_text(encoding="utf-8")
+    names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and line[0] != "#"}
+    used = set(re.findall(r"\$\{(\w+)(?::?[-?][^}]*)?\}", compose_file.read_text(encoding="utf-8")))
+    assert used - names == set()
 
 
 def test_emqx_topic_matching_as_its_source_defines_it() -> None:
