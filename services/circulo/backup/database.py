@@ -30,7 +30,7 @@ from circulo.store.db import connect, first_line, libpq_url
 
 # Group roles the migrations grant to (0001, 0009); a fresh cluster may not have them yet.
 GROUP_ROLES = ("circulo_ingest", "circulo_rewards", "circulo_registry", "circulo_reader",
-               "circulo_operator", "circulo_monitor")  # fmt: skip
+               "circulo_operator", "circulo_monitor", "circulo_emqx")  # fmt: skip
 
 SNAPSHOT_STATE = """
 SELECT current_setting('server_version'),

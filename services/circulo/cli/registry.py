@@ -24,7 +24,7 @@ from circulo.cli.statements import member_statement_command
 from circulo.ledger.keys import load_signer
 from circulo.ledger.requests import TransferRequest, new_nonce, sign_transfer
 from circulo.logs import configure_logging
-from circulo.registry import commissioning, devices, members, render, service_accounts
+from circulo.registry import commissioning, devices, emqx, members, render, service_accounts, store
 from circulo.registry.brokerlog import BrokerView, broker_view
 from circulo.registry.bundle import IssuedCredentials, qr_text
 from circulo.registry.check import Verdict
@@ -528,6 +528,29 @@ def device_rotate(
     hand_out(handout, credentials, qr=qr, as_json=as_json)
 
 
+@device.command(name="import-hashes")
+@click.argument("dynsec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@JSON_OPTION
+@pass_cli
+@one_line_errors
+@audited("registry")
+def device_import_hashes(ctx: CliContext, dynsec_file: Path, as_json: bool) -> None:
+    """Copy Mosquitto's password hashes (its dynamic-security JSON file) into the registry for EMQX.
+
+    Devices and service accounts keep their passwords: nothing is re-flashed. Only accounts
+    the registry has no hash for are written; disabled, retired and unknown ones are skipped.
+    """
+    document = json.loads(dynsec_file.read_text(encoding="utf-8"))
+    with store.database(registry_settings(ctx).database_url) as conn:
+        result = emqx.import_dynsec(conn, document)
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    click.echo(f"imported {len(result.imported)}, kept {len(result.kept)} (the registry's own hash is newer)")
+    for username, why in sorted(result.skipped.items()):
+        click.echo(f"skipped   {username}: {why}")
+
+
 @device.command(name="sync")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @BUNDLE_DIR_OPTION
@@ -636,8 +659,8 @@ def service_account() -> None:
 def service_account_add(ctx: CliContext, username: str, role: str, as_json: bool) -> None:
     """Create a service account with its role; its password is shown once."""
     settings = registry_settings(ctx)
-    with broker_admin(settings) as admin:
-        credentials = service_accounts.add_service_account(admin, username, role)
+    with store.database(settings.database_url) as conn, broker_admin(settings) as admin:
+        credentials = service_accounts.add_service_account(admin, username, role, conn)
     _show_service(settings, credentials, as_json)
 
 
@@ -650,8 +673,8 @@ def service_account_add(ctx: CliContext, username: str, role: str, as_json: bool
 def service_account_rotate(ctx: CliContext, username: str, as_json: bool) -> None:
     """Give a service account a new password (the old one stops working)."""
     settings = registry_settings(ctx)
-    with broker_admin(settings) as admin:
-        credentials = service_accounts.rotate_service_account(admin, username)
+    with store.database(settings.database_url) as conn, broker_admin(settings) as admin:
+        credentials = service_accounts.rotate_service_account(admin, username, conn)
     _show_service(settings, credentials, as_json)
 
 

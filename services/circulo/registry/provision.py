@@ -17,11 +17,12 @@ import psycopg
 
 from circulo.errors import Conflict
 from circulo.logs import get_logger
-from circulo.registry import store
+from circulo.registry import emqx, store
 from circulo.registry.access import device_acls, device_role, device_textname, new_password
 from circulo.registry.bundle import IssuedCredentials
 from circulo.registry.certificates import DeviceCerts
 from circulo.registry.dynsec import SERVICE_ROLES, DynsecAdmin
+from circulo.registry.emqx_broker import RegistryBroker
 from circulo.registry.model import Device, DeviceSpec
 from circulo.registry.reconcile import Step, SyncAction, owns_client
 from circulo.registry.settings import RegistrySettings
@@ -33,7 +34,11 @@ OnIssued = Callable[[IssuedCredentials], None]
 
 @contextmanager
 def broker_admin(settings: RegistrySettings) -> Iterator[DynsecAdmin]:
-    """An admin connection to the broker's dynamic-security plugin."""
+    """An admin connection to the broker's dynamic-security plugin; with EMQX, the database."""
+    if settings.broker == "emqx":
+        with RegistryBroker(settings.database_url) as registry:
+            yield registry
+        return
     with DynsecAdmin(settings.admin_endpoint()) as admin:
         yield admin
 
@@ -53,7 +58,7 @@ def issue_credentials(
     revoked = certs.revoke_device(conn, spec.device_id, keep=keep, reason="superseded")
     put_device_client(admin, spec, password)  # a new password disconnects the device
     certs.sessions_cut(revoked)
-    version = store.record_issue(conn, spec.device_id, issued_at)
+    version = store.record_issue(conn, spec.device_id, issued_at, emqx.hash_password(password))
     log.info("credentials_issued", device_id=spec.device_id, credentials_version=version,
              certificate=keep, revoked=[c.serial for c in revoked])  # fmt: skip
     return IssuedCredentials(spec.device_id, spec.kind, spec.coop_id, password, version, issued_at, client,

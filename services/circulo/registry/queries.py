@@ -146,3 +146,42 @@ WHERE device_id = %s ORDER BY received_at DESC LIMIT 1
 COUNT_RECENT_REJECTIONS = """
 SELECT count(*) FROM quarantine WHERE device_id = %s AND received_at > now() - interval '1 hour'
 """
+
+# --- broker credentials served to EMQX (migration 0015; never a password) ---------------------
+HASH_COLUMNS = "(username, password_hash, salt, mac_fun, iterations, source, updated_at"
+HASH_VALUES = "(%(username)s, %(password_hash)s, %(salt)s, %(mac_fun)s, %(iterations)s, %(source)s, now()"
+HASH_UPDATE = """
+SET password_hash = EXCLUDED.password_hash, salt = EXCLUDED.salt, mac_fun = EXCLUDED.mac_fun,
+    iterations = EXCLUDED.iterations, source = EXCLUDED.source, updated_at = now()
+"""
+INSERT_DEVICE_HASH = f"""
+INSERT INTO broker_credential {HASH_COLUMNS}, device_id) VALUES {HASH_VALUES}, %(username)s)
+ON CONFLICT (username) DO NOTHING
+"""
+UPSERT_DEVICE_HASH = f"""
+INSERT INTO broker_credential {HASH_COLUMNS}, device_id) VALUES {HASH_VALUES}, %(username)s)
+ON CONFLICT (username) DO UPDATE {HASH_UPDATE}
+WHERE broker_credential.device_id IS NOT NULL
+"""
+INSERT_SERVICE_HASH = f"""
+INSERT INTO broker_credential {HASH_COLUMNS}, service_role) VALUES {HASH_VALUES}, %(role)s)
+ON CONFLICT (username) DO NOTHING
+"""
+UPSERT_SERVICE_HASH = f"""
+INSERT INTO broker_credential {HASH_COLUMNS}, service_role) VALUES {HASH_VALUES}, %(role)s)
+ON CONFLICT (username) DO UPDATE {HASH_UPDATE}, service_role = EXCLUDED.service_role
+WHERE broker_credential.device_id IS NULL
+"""
+DELETE_DEVICE_HASH = "DELETE FROM broker_credential WHERE device_id = %s"
+DELETE_ROLE_ACL = "DELETE FROM broker_role_acl WHERE role = %s"
+INSERT_ROLE_ACL = """
+INSERT INTO broker_role_acl (role, position, permission, action, topic) VALUES (%s, %s, %s, %s, %s)
+"""
+SELECT_DEVICE_STATUSES = "SELECT device_id, status FROM device"
+# The broker accounts as the registry's EMQX mode lists them (registry.emqx_broker).
+SELECT_BROKER_ACCOUNTS = """
+SELECT c.username, c.device_id, d.kind, d.coop_id, c.service_role
+FROM broker_credential c LEFT JOIN device d ON d.device_id = c.device_id
+ORDER BY c.username
+"""
+SELECT_DEVICE_KINDS = "SELECT device_id, kind FROM device ORDER BY device_id"

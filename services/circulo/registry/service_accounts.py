@@ -1,7 +1,8 @@
 """Service accounts on the broker: ingest, simulator, rewards engine, operator tools.
 
 Each gets its own client with one of the service roles of dynsec.SERVICE_ROLES. Their
-passwords are shown once; nothing about them is stored in the database.
+passwords are shown once; the database keeps only their hash and role for EMQX (registry.emqx),
+written after the broker took the password (the command line always passes the database).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import psycopg
+
 from circulo.errors import Conflict, NotFound
+from circulo.registry import emqx
 from circulo.registry.access import new_password
 from circulo.registry.dynsec import SERVICE_ROLES, ClientInfo, DynsecAdmin
 from circulo.registry.errors import InvalidInput
@@ -45,7 +49,9 @@ class ServiceCredentials:
         return f"{scheme}://{auth}@{broker.host}:{broker.port}{query}"
 
 
-def add_service_account(admin: DynsecAdmin, username: str, role: str) -> ServiceCredentials:
+def add_service_account(
+    admin: DynsecAdmin, username: str, role: str, database: psycopg.Connection | None = None
+) -> ServiceCredentials:
     """Create a service client; an existing one is left alone (rotate it instead)."""
     if not USERNAME_RE.fullmatch(username):
         raise InvalidInput(f"service account {username!r}", ["1-64 letters, digits, '@', '.', '_' or '-'"])
@@ -58,10 +64,14 @@ def add_service_account(admin: DynsecAdmin, username: str, role: str) -> Service
     admin.ensure_role(rolename, SERVICE_ROLES[rolename])
     password = new_password()
     admin.create_client(username, password, [rolename], textname=f"Circulo service ({role})")
+    if database is not None:
+        emqx.write_service_hash(database, username, rolename, emqx.hash_password(password))
     return ServiceCredentials(username, role, password)
 
 
-def rotate_service_account(admin: DynsecAdmin, username: str) -> ServiceCredentials:
+def rotate_service_account(
+    admin: DynsecAdmin, username: str, database: psycopg.Connection | None = None
+) -> ServiceCredentials:
     """A new password for a service account (the old one stops working)."""
     client = admin.get_client(username)
     role = service_role_of(client) if client else None
@@ -70,6 +80,8 @@ def rotate_service_account(admin: DynsecAdmin, username: str) -> ServiceCredenti
     password = new_password()
     admin.set_client_password(username, password)
     admin.enable_client(username)
+    if database is not None:
+        emqx.write_service_hash(database, username, SERVICE_ACCOUNT_ROLES[role], emqx.hash_password(password))
     return ServiceCredentials(username, role, password)
 
 

@@ -10,6 +10,8 @@ refused unless ``allow_plaintext_devices`` is set for a migration window (SPEC Â
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from circulo.errors import ConfigError
@@ -30,6 +32,9 @@ class RegistrySettings(BrokerReloadSettings):
 
     database_url: str = "postgresql://localhost:5432/circulo"
     mqtt_url: str = "mqtts://localhost:8884"
+    # mosquitto: the registry drives its dynamic security (and keeps EMQX's hashes too);
+    # emqx: EMQX reads the registry's views, so the database is the whole broker step
+    broker: Literal["mosquitto", "emqx"] = "mosquitto"
     # mqtts://admin:secret@host:port of the dynamic-security admin client (kept out of reprs)
     broker_admin_url: str | None = Field(default=None, repr=False)
     # the broker as devices reach it: host/port/TLS written into provisioning bundles

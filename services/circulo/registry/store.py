@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from circulo.errors import CirculoError, NotFound, ServiceUnavailable
-from circulo.registry import queries
+from circulo.registry import emqx, queries
 from circulo.registry.model import Coop, Device, DeviceSpec, Member, OpenData
 from circulo.store.db import connect, first_line
 
@@ -77,14 +77,21 @@ def update_device(conn: psycopg.Connection, spec: DeviceSpec) -> None:
 
 
 def retire_device(conn: psycopg.Connection, device_id: str) -> bool:
-    """Mark the device retired; False when it already was."""
+    """Mark the device retired and drop its password hash (EMQX refuses it from now on);
+    False when it already was retired. Run it inside the caller's transaction."""
+    emqx.delete_device_hash(conn, device_id)
     return conn.execute(queries.RETIRE_DEVICE, (device_id,)).rowcount == 1
 
 
-def record_issue(conn: psycopg.Connection, device_id: str, issued_at: datetime) -> int:
-    """Count one more issue of credentials (the broker has them); return its version."""
-    row = conn.execute(queries.RECORD_ISSUE, {"device_id": device_id, "issued_at": issued_at}).fetchone()
-    assert row is not None  # noqa: S101 - INSERT … ON CONFLICT DO UPDATE RETURNING always returns
+def record_issue(
+    conn: psycopg.Connection, device_id: str, issued_at: datetime, hashed: emqx.PasswordHash
+) -> int:
+    """Count one more issue of credentials (the broker has them) and keep the new password's
+    hash for EMQX, in one transaction; return the issue's version."""
+    with conn.transaction():
+        row = conn.execute(queries.RECORD_ISSUE, {"device_id": device_id, "issued_at": issued_at}).fetchone()
+        assert row is not None  # noqa: S101 - INSERT … ON CONFLICT DO UPDATE RETURNING always returns
+        emqx.write_device_hash(conn, device_id, hashed)
     return int(row[0])
 
 
