@@ -1,7 +1,7 @@
 """Broker credentials in the registry, served to EMQX (docs/deployment.md, "A clustered broker").
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 
 - ``broker_credential``: one row per broker account (a device or a service account) with its
   password hash in the form EMQX's ``pbkdf2`` algorithm checks and Mosquitto's dynamic
@@ -26,7 +26,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
