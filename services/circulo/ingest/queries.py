@@ -141,3 +141,32 @@ ON CONFLICT (device_id, epoch, from_seq) DO UPDATE SET
     missing = EXCLUDED.missing, {", ".join(f"{c} = EXCLUDED.{c}" for c in GAP_COLUMNS[2:])}
 WHERE replay_gap.state IN ('recovered', 'lost')
 """
+
+# --- replay requests (SPEC §11): judged by W, shared by the workers -------------------------
+LOW_WATERMARK = "SELECT ingest_low_watermark()"
+
+# after_received_at bounds both times from below, so the pending index finds the candidates.
+LOCK_DUE_GAPS = """
+SELECT g.device_id, d.kind, g.epoch, g.from_seq, g.to_seq, g.requests, g.give_up_at, g.next_request_at
+FROM replay_gap g JOIN device d USING (device_id)
+WHERE g.state IN ('open', 'requested') AND g.after_received_at <= %(w)s
+  AND (g.give_up_at <= %(w)s OR g.next_request_at <= %(w)s)
+ORDER BY g.next_request_at
+LIMIT %(limit)s
+FOR UPDATE OF g SKIP LOCKED
+"""
+
+MARK_REQUESTED = """
+UPDATE replay_gap SET state = 'requested', request_id = %s, requests = requests + 1, requested_at = now(),
+                      next_request_at = %s
+WHERE device_id = %s AND epoch = %s AND from_seq = %s
+"""
+
+GIVE_UP = """
+UPDATE replay_gap SET state = 'lost', lost_reason = 'timeout', closed_at = now()
+WHERE device_id = %s AND epoch = %s AND from_seq = %s
+"""
+
+PENDING_GAP_COUNTS = (
+    "SELECT state, count(*) FROM replay_gap WHERE state IN ('open', 'requested') GROUP BY state"
+)
