@@ -132,6 +132,7 @@ def transport_factory(
         ring_size=settings.replay_buffer,
         rate_per_s=settings.replay_rate,
         session_expiry_s=settings.command_session_s,
+        keep_unheard=settings.resend_unheard,
     )
     return lambda now: DeviceTransport(
         fleet.devices, endpoints, options, stats, clock_now=now, seed=request.seed, backfill=backfill,

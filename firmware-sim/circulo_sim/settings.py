@@ -34,3 +34,6 @@ class SimSettings(BaseModel):
     command_session_s: int = Field(default=3600, ge=0, le=2**32 - 1)
     state_dir: str | None = None
     seq_start: int = Field(default=0, ge=0, le=2**32 - 1)
+    # a PUBACK 0x10 (no matching subscribers) means not delivered: keep the message, send it
+    # again (off only to run devices against a broker nobody reads from)
+    resend_unheard: bool = True

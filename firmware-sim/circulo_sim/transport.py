@@ -71,6 +71,7 @@ class ReplaySetup:
     ring_size: int = DEFAULT_RING_SIZE
     rate_per_s: float = DEFAULT_REPLAY_RATE
     session_expiry_s: int = 3600  # commands queue at the broker this long while a device is away
+    keep_unheard: bool = True  # a PUBACK 0x10 (no matching subscribers) is not a delivery
 
 
 def status_publish(
@@ -187,7 +188,9 @@ class DeviceTransport:
                 endpoint, options, self._stats, will=will_of(spec), status_on_connect=online, seed=seed
             )
         commands = (command_topic(spec.kind, spec.device_id), self._command_handler(memory))
-        replaying = dataclasses.replace(options, keep_unheard=True, session_expiry_s=replay.session_expiry_s)
+        replaying = dataclasses.replace(
+            options, keep_unheard=replay.keep_unheard, session_expiry_s=replay.session_expiry_s
+        )
         return MqttLink(
             endpoint, replaying, self._stats, will=will_of(spec), status_on_connect=online,
             commands=commands, seed=seed,
