@@ -93,13 +93,19 @@ def check_mode(request: RunRequest, settings: SimSettings) -> Path | None:
     return bundles
 
 
+def default_state_dir(bundles: Path) -> Path:
+    """Beside the bundles, not among them (tools read that folder as bundles only): ``bundles-state``."""
+    resolved = bundles.resolve()
+    return resolved.with_name(resolved.name + "-state")
+
+
 def boot_fleet(request: RunRequest, settings: SimSettings, fleet: Fleet) -> dict[str, DeviceCounter]:
     """Boot the run's circulo devices (per-device mode): a new epoch each, on disk before anything
     is published, and seq from ``seq_start``. Bulk mode plays no firmware: no epoch, no replay."""
     bundles = check_mode(request, settings)
     if bundles is None:
         return {}
-    store = BootStore(Path(settings.state_dir) if settings.state_dir else bundles / "state")
+    store = BootStore(Path(settings.state_dir) if settings.state_dir else default_state_dir(bundles))
     native = [d.device_id for d in fleet.devices if d.profile == CIRCULO]
     return boot_devices(store, native, seq_start=settings.seq_start)
 

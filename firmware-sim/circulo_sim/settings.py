@@ -28,7 +28,7 @@ class SimSettings(BaseModel):
     # replay (SPEC §11), per-device mode, circulo devices: the data messages each keeps (SPEC:
     # at least 2,000; fewer only for tests), how fast it republishes (messages/s), how long the
     # broker queues commands while it is away, where its boot epoch survives a run (default:
-    # {bundles_dir}/state), and the seq each boot starts from (near 2^32 to test the wrap)
+    # {bundles_dir}-state), and the seq each boot starts from (near 2^32 to test the wrap)
     replay_buffer: int = Field(default=2000, ge=1)
     replay_rate: float = Field(default=20.0, gt=0)
     command_session_s: int = Field(default=3600, ge=0, le=2**32 - 1)

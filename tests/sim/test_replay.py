@@ -24,6 +24,7 @@ from circulo_sim.replay import (
     unavailable_payload,
 )
 from circulo_sim.responder import DeviceMemory
+from circulo_sim.service import default_state_dir
 from circulo_sim.summary import RunStats
 
 TOP = 2**32
@@ -188,3 +189,7 @@ def test_a_device_answers_from_its_memory_unavailable_runs_first_each_with_a_fre
     summary = stats.summary()["replay"]
     assert summary["commands"] == 1 and summary["invalid"] == 1
     assert summary["unavailable_events"] == 1 and summary["unavailable_seqs"] == last - 4
+
+
+def test_boot_counters_live_beside_the_bundles_not_among_them(tmp_path: Path) -> None:
+    assert default_state_dir(tmp_path / "bundles") == tmp_path.resolve() / "bundles-state"
