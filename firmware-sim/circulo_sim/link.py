@@ -9,7 +9,14 @@
   the connection returns — after the messages the client had in flight, which paho
   resends first;
 - every PUBACK is matched to its message: success, or the broker's refusal (MQTT v5
-  reason code, e.g. 0x87 Not authorized for a topic outside the device's ACL).
+  reason code, e.g. 0x87 Not authorized for a topic outside the device's ACL);
+- with ``keep_unheard`` (a ``circulo`` device, SPEC §11), a PUBACK 0x10 "no matching
+  subscribers" on a data message means *not delivered*: the message is kept and sent again
+  after a backoff, before anything buffered since (Mosquitto 2.0 does not restore shared
+  subscriptions after a restart, so the ingest's group can be absent for a moment);
+- with a command topic, a subscription to it (QoS 1) on every connect, each message handed
+  to a callback on this thread (which must not block); ``session_expiry_s`` > 0 keeps the
+  session, so commands queue at the broker while the device is away.
 
 A thread per connection runs the network loop; :meth:`MqttLink.submit` may be called
 from another thread. Locks: ``_order`` serialises publishing (keeps order), ``_acks``
@@ -30,6 +37,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from circulo_schemas.broker import tls_context, tls_failure
@@ -42,6 +50,7 @@ from circulo_sim.summary import RunStats
 log = get_logger("sim")
 
 DISCONNECT_WITH_WILL = 0x04  # MQTT v5: "disconnect, but publish my Last Will"
+NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT v5 PUBACK: accepted, but nobody was subscribed
 LOOP_TIMEOUT_S = 0.05
 
 
@@ -68,9 +77,17 @@ class LinkOptions:
     buffer_max: int = 10_000
     keepalive_s: int = 30
     backoff: Backoff = field(default_factory=Backoff)
+    keep_unheard: bool = False  # a PUBACK 0x10 on a data message: keep it and send it again
+    session_expiry_s: int = 0  # > 0: resume the session (queued commands) on reconnect
 
 
 StatusOnConnect = Callable[[bool], Sequence[Publish]]  # first connect? -> what to publish first
+CommandHandler = Callable[[bytes], None]  # a message on the device's command topic
+
+
+def is_data(publish: Publish) -> bool:
+    """A telemetry or event message (not a status, not a firmware's boot or info message)."""
+    return not publish.retain and publish.label.expected not in ("status", "ignored", "refused")
 
 
 class MqttLink:
@@ -84,12 +101,14 @@ class MqttLink:
         *,
         will: tuple[str, bytes] | None = None,
         status_on_connect: StatusOnConnect | None = None,
+        commands: tuple[str, CommandHandler] | None = None,
         seed: int = 0,
     ) -> None:
         self.endpoint = endpoint
         self.options = options
         self.stats = stats
         self._status_on_connect = status_on_connect
+        self._commands = commands
         self._rng = random.Random(f"{seed}/{endpoint.client_id}")
         self._client = self._new_client(will)
         self._order = threading.Lock()
@@ -97,6 +116,9 @@ class MqttLink:
         self._buffer: StoreAndForward[Publish] = StoreAndForward(options.buffer_max)
         self._inflight: dict[int, Publish] = {}
         self._early: dict[int, ReasonCode] = {}
+        self._unheard: list[Publish] = []  # PUBACK 0x10: to send again, oldest first (under _acks)
+        self._unheard_attempt = 0
+        self._resend_at = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{endpoint.client_id}", daemon=True)
@@ -127,6 +149,8 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
         return client
 
     # --- the caller's side -----------------------------------------------------------------
@@ -188,10 +212,11 @@ class MqttLink:
     def backlog(self) -> int:
         """Messages not yet acknowledged: buffered plus in flight."""
         with self._acks:
-            return len(self._buffer) + len(self._inflight)
+            return len(self._buffer) + len(self._inflight) + len(self._unheard)
 
     def buffered(self) -> int:
-        return len(self._buffer)
+        """Messages waiting to be sent: the store-and-forward buffer and those heard by nobody."""
+        return len(self._buffer) + len(self._unheard)
 
     def wait_idle(self, deadline: float) -> bool:
         """Wait until nothing is buffered or in flight (or the deadline passes).
@@ -200,11 +225,11 @@ class MqttLink:
         it does not hold the end of the run up.
         """
         with self._acks:
-            while (self._inflight or len(self._buffer)) and time.monotonic() < deadline:
+            while (self._inflight or len(self._buffer) or self._unheard) and time.monotonic() < deadline:
                 if self._refusal_logged and not self._ever_online:
                     break
                 self._acks.wait(0.1)
-            return not self._inflight and not len(self._buffer)
+            return not self._inflight and not len(self._buffer) and not self._unheard
 
     def close(self, deadline: float) -> None:
         """Disconnect cleanly (no will); whatever is still unacknowledged is counted as such."""
@@ -213,8 +238,9 @@ class MqttLink:
         self._wake.set()
         self._thread.join(timeout=max(1.0, deadline - time.monotonic() + 1.0))
         with self._order, self._acks:
-            leftovers = [*self._inflight.values(), *self._buffer.drain()]
+            leftovers = [*self._inflight.values(), *self._unheard, *self._buffer.drain()]
             self._inflight.clear()
+            self._unheard.clear()
         for publish in leftovers:
             self.stats.lost(publish, "unacked")
 
@@ -249,7 +275,13 @@ class MqttLink:
     def _settle(self, publish: Publish, reason_code: ReasonCode) -> None:
         if reason_code.is_failure:
             self.stats.refused(publish, f"0x{reason_code.value:02x} {reason_code.getName()}")
+        elif reason_code.value == NO_MATCHING_SUBSCRIBERS and self.options.keep_unheard and is_data(publish):
+            self.stats.unheard(publish)
+            with self._acks:  # never _order here: paho may hold its own lock (see the module doc)
+                self._unheard.append(publish)
         else:
+            if self._unheard_attempt and publish.label.expected != "status":
+                self._unheard_attempt = 0  # someone listens again
             self.stats.acked(publish)
 
     # --- the connection thread --------------------------------------------------------------
@@ -279,8 +311,29 @@ class MqttLink:
             self._connack_ok = False
             self.stats.connected(first=not self._ever_online)
             self._attempt, self._status_due = 0, True
-        if not self._ready and not self._held and not self._drop_due and self._client.is_connected():
+            if self._commands is not None:
+                self._client.subscribe(self._commands[0], qos=1)
+        self._pause_if_unheard()
+        if (
+            not self._ready
+            and not self._held
+            and not self._drop_due
+            and self._client.is_connected()
+            and time.monotonic() >= self._resend_at
+        ):
             self._go_ready()
+
+    def _pause_if_unheard(self) -> None:
+        """Messages nobody heard: stop sending directly, and try them again after a backoff."""
+        with self._acks:
+            unheard = bool(self._unheard)
+        if not unheard or not self._ready:
+            return
+        with self._order:
+            self._ready = False
+        self._unheard_attempt += 1
+        self._resend_at = time.monotonic() + self.options.backoff.wait(self._unheard_attempt, self._rng)
+        log.debug("no_subscribers", client_id=self.endpoint.client_id, attempt=self._unheard_attempt)
 
     def _connect(self) -> None:
         wait = self._next_attempt - time.monotonic()
@@ -289,7 +342,14 @@ class MqttLink:
             return
         e = self.endpoint
         try:
-            self._client.connect(e.host, e.port, keepalive=self.options.keepalive_s)
+            if self.options.session_expiry_s > 0:
+                session = Properties(PacketTypes.CONNECT)
+                session.SessionExpiryInterval = self.options.session_expiry_s
+                self._client.connect(
+                    e.host, e.port, keepalive=self.options.keepalive_s, clean_start=False, properties=session
+                )
+            else:
+                self._client.connect(e.host, e.port, keepalive=self.options.keepalive_s)
             self._socket_open = True
         except (OSError, ValueError) as error:
             why = tls_failure(error, e.host, e.ca_label)
@@ -324,6 +384,11 @@ class MqttLink:
                 self.stats.planned(status)
                 self._publish_locked(status)
             self._status_due, self._ever_online = False, True
+            with self._acks:
+                unheard, self._unheard = self._unheard, []
+            for publish in unheard:
+                self.stats.resent(publish)
+                self._publish_locked(publish)
             for publish in self._buffer.drain():
                 self._publish_locked(publish)
             self._ready = True
@@ -364,6 +429,23 @@ class MqttLink:
                 self._refusal_logged = True
             return
         self._connack_ok = True
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode], properties: Any
+    ) -> None:
+        refused = [rc for rc in reason_codes if rc.is_failure]
+        if refused:
+            topic = self._commands[0] if self._commands else None
+            log.warning(
+                "command_subscription_refused",
+                client_id=self.endpoint.client_id,
+                topic=topic,
+                reason=refused[0].getName(),
+            )
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._commands is not None and message.topic == self._commands[0]:
+            self._commands[1](bytes(message.payload))
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any

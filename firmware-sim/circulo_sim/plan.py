@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from circulo_sim.boot import DeviceCounter
 from circulo_sim.faults import (
     CLOCK_AHEAD,
     DELIVERY_FAULTS,
@@ -35,7 +36,7 @@ from circulo_sim.physics.records import MeterReading, Record
 from circulo_sim.physics.repairs import repair_records, repair_site
 from circulo_sim.physics.solar import MeterPhysics, meter_site
 from circulo_sim.seeding import stream
-from circulo_sim.wire import WireMessage, message_of
+from circulo_sim.wire import Message, WireMessage, message_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,9 @@ class Publish:
     payload: bytes
     label: Label
     retain: bool = False
+    # a circulo device's data message: its boot epoch and seq, for its replay ring (SPEC §11)
+    epoch: int | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +182,22 @@ Outgoing = tuple[WireMessage, tuple[Companion, ...], str | None]
 
 
 def device_messages(
-    device: SimDevice, start: datetime, end: datetime | None, rates: FaultRates, seed: int
+    device: SimDevice,
+    start: datetime,
+    end: datetime | None,
+    rates: FaultRates,
+    seed: int,
+    *,
+    counter: DeviceCounter | None = None,
 ) -> Iterator[Outgoing]:
-    """The device's data messages (seq from 0: each run is a boot) with any register fault.
+    """The device's data messages (each run is a boot) with any register fault.
 
-    A profiled meter's reading is its firmware's primary message and its companions (the
-    same reading on another topic, non-data messages, statuses); a native one has none.
+    Seqs come from ``counter`` (from 0 when there is none), which also gives a native
+    device's messages their boot epoch. A profiled meter's reading is its firmware's primary
+    message and its companions (the same reading on another topic, non-data messages,
+    statuses); a native one has none.
     """
+    counter = counter or DeviceCounter()
     spec = device.spec
     records: Iterable[tuple[Record, str | None]] = ((r, None) for r in device.records(start, end))
     if spec.kind == "meter" and (rates.counter_reset or rates.implausible or rates.glitch):
@@ -198,12 +211,13 @@ def device_messages(
             start=start,
         )
     firmware = meter_firmware(spec.profile, spec.device_id) if spec.kind == "meter" else None
-    for seq, (record, fault) in enumerate(records):
+    for record, fault in records:
+        seq = counter.take()
         if firmware is not None and isinstance(record, MeterReading):
             primary, companions = firmware.reading(record, seq)
             yield primary, companions, fault
         else:
-            yield message_of(spec.device_id, spec.kind, record, seq), (), fault
+            yield message_of(spec.device_id, spec.kind, record, seq, counter.epoch), (), fault
 
 
 # What a copy of the reading is at ingest, given the primary's fault: a duplicate of the
@@ -248,7 +262,11 @@ class _Delivery:
         self, message: WireMessage, fault: str | None, companions: tuple[Companion, ...] = ()
     ) -> Iterator[Action]:
         label = Label(message.message_type, fault, EXPECTED_OUTCOME.get(fault, "stored"))
-        publish = Publish(message.ts, self.device_id, message.topic, message.payload(), label)
+        native = message if isinstance(message, Message) and message.epoch is not None else None
+        publish = Publish(
+            message.ts, self.device_id, message.topic, message.payload(), label,
+            epoch=native.epoch if native else None, seq=native.seq if native else None,
+        )  # fmt: skip
         if fault == "offline":
             self.offline_until = message.ts + offline_period(self.rng, self.rates)
             yield GoOffline(message.ts, self.device_id, self.offline_until)
@@ -327,6 +345,7 @@ def _with(publish: Publish, **changes: object) -> Publish:
     values = {
         "at": publish.at, "device_id": publish.device_id, "topic": publish.topic,
         "payload": publish.payload, "label": label, "retain": publish.retain,
+        "epoch": publish.epoch, "seq": publish.seq,
     }  # fmt: skip
     values.update(changes)
     return Publish(**values)  # type: ignore[arg-type]
@@ -340,21 +359,42 @@ def device_actions(
     seed: int,
     rates: FaultRates,
     peers: Sequence[str] = (),
+    counter: DeviceCounter | None = None,
 ) -> Iterator[Action]:
     """Everything one device does in [start, end), in simulated-time order."""
     delivery = _Delivery(device.spec.device_id, rates, seed, start, peers)
-    for message, companions, content_fault in device_messages(device, start, end, rates, seed):
+    for message, companions, content_fault in device_messages(
+        device, start, end, rates, seed, counter=counter
+    ):
         yield from delivery.actions(message, content_fault, companions)
     yield from delivery.finish()
 
 
 def fleet_actions(
-    fleet: Fleet, start: datetime, end: datetime | None, *, seed: int, rates: FaultRates
+    fleet: Fleet,
+    start: datetime,
+    end: datetime | None,
+    *,
+    seed: int,
+    rates: FaultRates,
+    counters: Mapping[str, DeviceCounter] | None = None,
 ) -> Iterator[Action]:
-    """Every device's actions merged by simulated time (ties: fleet order, then device order)."""
+    """Every device's actions merged by simulated time (ties: fleet order, then device order).
+
+    ``counters``: the seq registers (and boot epochs) of devices that keep a replay buffer.
+    """
     peers = [f"{d.kind}/{d.device_id}" for d in fleet.devices]
+    counters = counters or {}
     plans = [
-        device_actions(build_device(d, fleet.members, seed), start, end, seed=seed, rates=rates, peers=peers)
+        device_actions(
+            build_device(d, fleet.members, seed),
+            start,
+            end,
+            seed=seed,
+            rates=rates,
+            peers=peers,
+            counter=counters.get(d.device_id),
+        )
         for d in fleet.devices
     ]
     return heapq.merge(*plans, key=lambda action: action.at)

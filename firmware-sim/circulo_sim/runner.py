@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from circulo_schemas.encode import format_timestamp
+from circulo_sim.boot import DeviceCounter
 from circulo_sim.clock import SimClock, SimWindow
 from circulo_sim.faults import FaultRates
 from circulo_sim.fleet import Fleet
@@ -44,6 +45,8 @@ class RunConfig:
     connect_timeout_s: float = 15.0
     drain_timeout_s: float = 120.0
     progress_interval_s: float = 1.0
+    # this boot's seq registers and epochs of the devices that keep a replay buffer (SPEC §11)
+    counters: Mapping[str, DeviceCounter] = field(default_factory=dict)
 
 
 class Simulation:
@@ -99,7 +102,10 @@ class Simulation:
     def _play(self) -> None:
         c = self.config
         self.clock.begin()
-        for action in fleet_actions(c.fleet, c.window.start, c.window.end, seed=c.seed, rates=c.rates):
+        actions = fleet_actions(
+            c.fleet, c.window.start, c.window.end, seed=c.seed, rates=c.rates, counters=c.counters
+        )
+        for action in actions:
             wait = self.clock.wall_seconds_until(action.at)
             if self.stop.is_set() or (wait > 0 and self.stop.wait(wait)):
                 return
@@ -144,5 +150,6 @@ class Simulation:
             },
             "fault_rates": c.rates.rates() | {"offline_minutes": c.rates.offline_minutes},
             "wall_seconds": round(wall_seconds, 3),
+            "epochs": {d: counter.epoch for d, counter in sorted(c.counters.items())},
             **self.stats.summary(),
         }

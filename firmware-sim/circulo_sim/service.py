@@ -13,7 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from circulo_schemas.profiles import CIRCULO
 from circulo_sim.backoff import Backoff
+from circulo_sim.boot import BootStore, DeviceCounter, boot_devices
 from circulo_sim.clock import SimWindow
 from circulo_sim.errors import ConfigError
 from circulo_sim.faults import FaultRates
@@ -23,7 +25,7 @@ from circulo_sim.runner import ProgressCallback, RunConfig, Simulation
 from circulo_sim.settings import SimSettings
 from circulo_sim.sources import load_bundle_endpoints, load_fleet_file, load_registry_fleet, service_endpoint
 from circulo_sim.summary import RunStats
-from circulo_sim.transport import BulkTransport, DeviceTransport, Transport
+from circulo_sim.transport import BulkTransport, DeviceTransport, ReplaySetup, Transport
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,29 @@ def check_mode(request: RunRequest, settings: SimSettings) -> Path | None:
     return bundles
 
 
+def default_state_dir(bundles: Path) -> Path:
+    """Beside the bundles, not among them (tools read that folder as bundles only): ``bundles-state``."""
+    resolved = bundles.resolve()
+    return resolved.with_name(resolved.name + "-state")
+
+
+def boot_fleet(request: RunRequest, settings: SimSettings, fleet: Fleet) -> dict[str, DeviceCounter]:
+    """Boot the run's circulo devices (per-device mode): a new epoch each, on disk before anything
+    is published, and seq from ``seq_start``. Bulk mode plays no firmware: no epoch, no replay."""
+    bundles = check_mode(request, settings)
+    if bundles is None:
+        return {}
+    store = BootStore(Path(settings.state_dir) if settings.state_dir else default_state_dir(bundles))
+    native = [d.device_id for d in fleet.devices if d.profile == CIRCULO]
+    return boot_devices(store, native, seq_start=settings.seq_start)
+
+
 def transport_factory(
-    request: RunRequest, settings: SimSettings, fleet: Fleet, stats: RunStats
+    request: RunRequest,
+    settings: SimSettings,
+    fleet: Fleet,
+    stats: RunStats,
+    counters: dict[str, DeviceCounter] | None = None,
 ) -> Callable[[Callable[[], datetime]], Transport]:
     """How the run reaches the broker; checked before anything connects."""
     options = LinkOptions(
@@ -110,9 +133,17 @@ def transport_factory(
         )  # fmt: skip
     passphrases = Path(settings.passphrases_dir) if settings.passphrases_dir else None
     endpoints = load_bundle_endpoints(check_mode(request, settings) or Path(), fleet.devices, passphrases)
-    return lambda now: DeviceTransport(
-        fleet.devices, endpoints, options, stats, clock_now=now, seed=request.seed, backfill=backfill
+    replay = ReplaySetup(
+        counters if counters is not None else {},
+        ring_size=settings.replay_buffer,
+        rate_per_s=settings.replay_rate,
+        session_expiry_s=settings.command_session_s,
+        keep_unheard=settings.resend_unheard,
     )
+    return lambda now: DeviceTransport(
+        fleet.devices, endpoints, options, stats, clock_now=now, seed=request.seed, backfill=backfill,
+        replay=replay,
+    )  # fmt: skip
 
 
 def run_simulation(
@@ -127,7 +158,9 @@ def run_simulation(
     check_mode(request, settings)
     fleet = resolve_fleet(request, settings)
     stats = RunStats(message_log)
-    make_transport = transport_factory(request, settings, fleet, stats)
+    counters: dict[str, DeviceCounter] = {}  # filled by the boot, once the bundles have been read
+    make_transport = transport_factory(request, settings, fleet, stats, counters)
+    counters.update(boot_fleet(request, settings, fleet))
     config = RunConfig(
         fleet=fleet,
         window=request.window,
@@ -136,5 +169,6 @@ def run_simulation(
         mode="bulk" if request.bulk else "devices",
         connect_timeout_s=settings.connect_timeout_s,
         drain_timeout_s=settings.drain_timeout_s,
+        counters=counters,
     )
     return Simulation(config, make_transport, stats, stop=stop, progress=progress).run()

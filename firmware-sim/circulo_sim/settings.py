@@ -25,3 +25,15 @@ class SimSettings(BaseModel):
     reconnect_max_s: float = Field(default=10.0, gt=0)
     connect_timeout_s: float = Field(default=15.0, ge=0)
     drain_timeout_s: float = Field(default=120.0, ge=0)
+    # replay (SPEC §11), per-device mode, circulo devices: the data messages each keeps (SPEC:
+    # at least 2,000; fewer only for tests), how fast it republishes (messages/s), how long the
+    # broker queues commands while it is away, where its boot epoch survives a run (default:
+    # {bundles_dir}-state), and the seq each boot starts from (near 2^32 to test the wrap)
+    replay_buffer: int = Field(default=2000, ge=1)
+    replay_rate: float = Field(default=20.0, gt=0)
+    command_session_s: int = Field(default=3600, ge=0, le=2**32 - 1)
+    state_dir: str | None = None
+    seq_start: int = Field(default=0, ge=0, le=2**32 - 1)
+    # a PUBACK 0x10 (no matching subscribers) means not delivered: keep the message, send it
+    # again (off only to run devices against a broker nobody reads from)
+    resend_unheard: bool = True

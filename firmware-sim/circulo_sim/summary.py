@@ -24,6 +24,10 @@ from circulo_sim.plan import Publish
 from circulo_sim.wire import MESSAGE_TYPES
 
 FATES = ("acked", "refused", "dropped", "unacked")
+# commands: valid replay commands received; invalid: logged and ignored; republished: messages
+# sent again with their original bytes; unavailable_events: replay_unavailable events sent,
+# unavailable_seqs: how many seqs they cover
+REPLAY_COUNTERS = ("commands", "invalid", "republished", "unavailable_events", "unavailable_seqs")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class RunStats:
         self.connects = 0
         self.reconnects = 0
         self.connect_failures: Counter[str] = Counter()
+        self.no_subscribers = 0  # PUBACKs 0x10 on data messages, each kept and sent again (SPEC §11)
+        self.resends = 0
+        self.replay: Counter[str] = Counter()  # replay commands and what answered them
         self._log = message_log
 
     def planned(self, publish: Publish) -> None:
@@ -109,6 +116,21 @@ class RunStats:
         with self._lock:
             self.fates[fate, publish.label.message_type] += 1
             self._write(publish, fate)
+
+    def unheard(self, publish: Publish) -> None:
+        """A PUBACK 0x10 (no matching subscribers): the message is kept for its next send."""
+        with self._lock:
+            self.no_subscribers += 1
+            self._write(publish, "no_subscribers")
+
+    def resent(self, publish: Publish) -> None:
+        with self._lock:
+            self.resends += 1
+
+    def replay_event(self, name: str, count: int = 1) -> None:
+        """One of REPLAY_COUNTERS: a command answered or refused, messages republished or not held."""
+        with self._lock:
+            self.replay[name] += count
 
     def connected(self, *, first: bool) -> None:
         with self._lock:
@@ -178,7 +200,10 @@ class RunStats:
                     "reconnects": self.reconnects,
                     "connect_failures": dict(self.connect_failures),
                     "refusal_codes": dict(self.refusal_codes),
+                    "no_subscribers": self.no_subscribers,
+                    "resent": self.resends,
                 },
+                "replay": {name: self.replay[name] for name in REPLAY_COUNTERS},
                 "surprises": dict(self.surprises),
             }
 
@@ -218,6 +243,17 @@ def describe(summary: dict[str, Any]) -> str:
         f"delivery: {d['buffered']} buffered, {d['dropped']} dropped, {d['refused']} refused by the broker,"
         f" {d['unacked']} unacknowledged, {d['reconnects']} reconnects"
     )
+    if d.get("no_subscribers"):
+        lines.append(
+            f"no subscriber (PUBACK 0x10): {d['no_subscribers']} kept and sent again ({d['resent']} resends)"
+        )
+    replay = summary.get("replay", {})
+    if any(replay.values()):
+        lines.append(
+            f"replay: {replay['commands']} commands ({replay['invalid']} invalid ignored),"
+            f" {replay['republished']} republished, {replay['unavailable_events']} replay_unavailable"
+            f" covering {replay['unavailable_seqs']} seqs"
+        )
     if summary["surprises"]:
         lines.append("SURPRISES: " + _pairs(summary["surprises"]))
     return "\n".join(lines)

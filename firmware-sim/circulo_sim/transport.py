@@ -2,7 +2,10 @@
 
 - :class:`DeviceTransport` is the fleet as it really is: each device connects with its
   own credentials from its provisioning bundle, has its own Last Will and retained status,
-  and may publish only under its own topics (the broker enforces it).
+  and may publish only under its own topics (the broker enforces it). With
+  :class:`ReplaySetup`, each ``circulo`` device also keeps a replay ring, sends its boot
+  epoch, answers replay commands on ``circulo/cmd/v1/{kind}/{device_id}`` and keeps a
+  message the broker found no subscriber for (SPEC §11); profiled meters do none of it.
 - :class:`BulkTransport` multiplexes many devices over a few connections of a service
   account allowed to publish to all of ``circulo/v1/#`` (benchmarks, large fleets). It
   publishes each device's retained status itself; an outage is a per-device buffer plus
@@ -16,16 +19,20 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from circulo_schemas.profiles import CIRCULO, SHELLY_GEN2, device_prefix
-from circulo_schemas.topics import device_topic
+from circulo_schemas.topics import command_topic, device_topic
+from circulo_sim.boot import DeviceCounter
 from circulo_sim.buffer import StoreAndForward
 from circulo_sim.firmware import shelly, tasmota
 from circulo_sim.fleet import DeviceSpec
 from circulo_sim.link import Endpoint, LinkOptions, MqttLink
 from circulo_sim.plan import Label, Publish
+from circulo_sim.replay import DEFAULT_RING_SIZE, ReplayRing
+from circulo_sim.responder import DEFAULT_REPLAY_RATE, DeviceMemory, Replayer
 from circulo_sim.summary import RunStats
 from circulo_sim.wire import OFFLINE_WILL, status_payload
 
@@ -52,14 +59,35 @@ class Transport(Protocol):
     def close(self, timeout_s: float) -> None: ...
 
 
+@dataclass(frozen=True)
+class ReplaySetup:
+    """What makes a device transport's ``circulo`` devices replay (SPEC §11).
+
+    ``counters``: each device's seq register and boot epoch (:func:`circulo_sim.boot.boot_devices`);
+    a device without one does not replay.
+    """
+
+    counters: Mapping[str, DeviceCounter]
+    ring_size: int = DEFAULT_RING_SIZE
+    rate_per_s: float = DEFAULT_REPLAY_RATE
+    session_expiry_s: int = 3600  # commands queue at the broker this long while a device is away
+    keep_unheard: bool = True  # a PUBACK 0x10 (no matching subscribers) is not a delivery
+
+
 def status_publish(
-    spec: DeviceSpec, state: str, at: datetime, *, reason: str | None, will: bool = False
+    spec: DeviceSpec,
+    state: str,
+    at: datetime,
+    *,
+    reason: str | None,
+    will: bool = False,
+    epoch: int | None = None,
 ) -> Publish:
     """A retained status of one device (the will's exact bytes when ``will``), in its firmware's form."""
     if spec.profile != CIRCULO:
         topic, payload = firmware_status(spec, online=state == "online")
         return Publish(at, spec.device_id, topic, payload, STATUS_LABEL, retain=True)
-    payload = OFFLINE_WILL if will else status_payload(state, reason=reason)
+    payload = OFFLINE_WILL if will else status_payload(state, reason=reason, epoch=epoch)
     return Publish(
         at,
         spec.device_id,
@@ -85,9 +113,11 @@ def will_of(spec: DeviceSpec) -> tuple[str, bytes]:
     return device_topic(spec.kind, spec.device_id, "status"), OFFLINE_WILL
 
 
-def connect_publishes(spec: DeviceSpec, at: datetime, *, first: bool) -> list[Publish]:
+def connect_publishes(
+    spec: DeviceSpec, at: datetime, *, first: bool, epoch: int | None = None
+) -> list[Publish]:
     """What a device publishes on every connect: its status, and a firmware's boot messages."""
-    online = status_publish(spec, "online", at, reason="boot" if first else "reconnected")
+    online = status_publish(spec, "online", at, reason="boot" if first else "reconnected", epoch=epoch)
     if spec.profile == CIRCULO:
         return [online]
     prefix = device_prefix(spec.device_id, spec.kind)
@@ -121,27 +151,68 @@ class DeviceTransport:
         clock_now: Callable[[], datetime],
         seed: int = 0,
         backfill: bool = False,
+        replay: ReplaySetup | None = None,
     ) -> None:
         self._backfill = backfill
         self._specs = {d.device_id: d for d in devices}
         self._now = clock_now
+        self._stats = stats
+        self.memories = {
+            d.device_id: DeviceMemory(d, replay.counters[d.device_id], ReplayRing(replay.ring_size))
+            for d in devices
+            if replay is not None and d.profile == CIRCULO and d.device_id in replay.counters
+        }
+        self._replayer = (
+            Replayer(self.publish, stats, replay.rate_per_s) if self.memories and replay else None
+        )
         self._links = {
-            d.device_id: self._link(d, endpoints[d.device_id], options, stats, seed) for d in devices
+            d.device_id: self._link(d, endpoints[d.device_id], options, replay, seed) for d in devices
         }
 
     def _link(
-        self, spec: DeviceSpec, endpoint: Endpoint, options: LinkOptions, stats: RunStats, seed: int
+        self,
+        spec: DeviceSpec,
+        endpoint: Endpoint,
+        options: LinkOptions,
+        replay: ReplaySetup | None,
+        seed: int,
     ) -> MqttLink:
-        def online(first: bool) -> list[Publish]:
-            return connect_publishes(spec, self._now(), first=first)
+        memory = self.memories.get(spec.device_id)
+        epoch = memory.epoch if memory else None
 
-        return MqttLink(endpoint, options, stats, will=will_of(spec), status_on_connect=online, seed=seed)
+        def online(first: bool) -> list[Publish]:
+            return connect_publishes(spec, self._now(), first=first, epoch=epoch)
+
+        if memory is None or replay is None:
+            return MqttLink(
+                endpoint, options, self._stats, will=will_of(spec), status_on_connect=online, seed=seed
+            )
+        commands = (command_topic(spec.kind, spec.device_id), self._command_handler(memory))
+        replaying = dataclasses.replace(
+            options, keep_unheard=replay.keep_unheard, session_expiry_s=replay.session_expiry_s
+        )
+        return MqttLink(
+            endpoint, replaying, self._stats, will=will_of(spec), status_on_connect=online,
+            commands=commands, seed=seed,
+        )  # fmt: skip
+
+    def _command_handler(self, memory: DeviceMemory) -> Callable[[bytes], None]:
+        def handle(payload: bytes) -> None:
+            if self._replayer is not None:
+                self._replayer.enqueue(
+                    memory.spec.device_id, memory.respond(payload, self._now(), self._stats)
+                )
+
+        return handle
 
     def start(self) -> None:
         for link in self._links.values():
             link.start()
 
     def publish(self, publish: Publish) -> None:
+        memory = self.memories.get(publish.device_id)
+        if memory is not None and publish.label.message_type != "replayed":
+            memory.keep(publish)  # in flash before it is sent, as firmware must
         self._links[publish.device_id].submit(publish)
 
     def go_offline(self, device_id: str) -> None:
@@ -160,13 +231,26 @@ class DeviceTransport:
         return sum(link.buffered() for link in self._links.values())
 
     def close(self, timeout_s: float) -> None:
-        """Let every device flush, say it goes offline, and disconnect cleanly."""
+        """Let every device flush (replays too), say it goes offline, and disconnect cleanly."""
         deadline = time.monotonic() + timeout_s
+        if self._replayer is not None:
+            self._replayer.wait_idle(deadline)
         for link in self._links.values():
             link.wait_idle(deadline)
+        if self._replayer is not None:
+            self._replayer.close()
         for device_id, link in self._links.items():
             if link.ready:
-                link.submit(status_publish(self._specs[device_id], "offline", self._now(), reason="shutdown"))
+                memory = self.memories.get(device_id)
+                link.submit(
+                    status_publish(
+                        self._specs[device_id],
+                        "offline",
+                        self._now(),
+                        reason="shutdown",
+                        epoch=memory.epoch if memory else None,
+                    )
+                )
         threads = [threading.Thread(target=link.close, args=(deadline,)) for link in self._links.values()]
         for thread in threads:
             thread.start()

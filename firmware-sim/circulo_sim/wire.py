@@ -57,6 +57,7 @@ class Message:
     ts: datetime
     seq: int
     fields: dict[str, Any]
+    epoch: int | None = None  # the boot epoch (SPEC §11), on devices that keep a replay buffer
 
     @property
     def topic(self) -> str:
@@ -68,7 +69,8 @@ class Message:
 
     def document(self, *, ts: datetime | None = None) -> dict[str, Any]:
         """The payload as a dict (``ts`` overrides the timestamp, for clock faults)."""
-        return {"v": 1, "ts": format_timestamp(ts or self.ts), "seq": self.seq, **self.fields}
+        stamp = format_timestamp(ts or self.ts)
+        return {"v": 1, "ts": stamp, "seq": self.seq, "epoch": self.epoch, **self.fields}
 
     def payload(self, *, ts: datetime | None = None) -> bytes:
         return encode_document(self.document(ts=ts))
@@ -90,10 +92,10 @@ def kilograms(grams: int) -> Decimal:
     return Decimal(grams).scaleb(-3)
 
 
-def message_of(device_id: str, kind: str, record: Record, seq: int) -> Message:
-    """The message a device publishes for ``record`` as its ``seq``-th message."""
+def message_of(device_id: str, kind: str, record: Record, seq: int, epoch: int | None = None) -> Message:
+    """The message a device publishes for ``record`` as its ``seq``-th message (of boot ``epoch``)."""
     channel, message_type, fields = _fields(record)
-    return Message(device_id, kind, channel, message_type, record.ts, seq % SEQ_MODULUS, fields)
+    return Message(device_id, kind, channel, message_type, record.ts, seq % SEQ_MODULUS, fields, epoch)
 
 
 def _fields(record: Record) -> tuple[str, str, dict[str, Any]]:
@@ -166,9 +168,9 @@ def _repair_fields(record: Repair) -> dict[str, Any]:
     }
 
 
-def status_payload(state: str, *, reason: str | None = None) -> bytes:
-    """A retained status message (``online`` on connect, ``offline`` on shutdown)."""
-    return encode_document({"v": 1, "state": state, "fw": FIRMWARE_VERSION, "reason": reason})
+def status_payload(state: str, *, reason: str | None = None, epoch: int | None = None) -> bytes:
+    """A retained status message (``online`` on connect, ``offline`` on shutdown), with the boot epoch."""
+    return encode_document({"v": 1, "state": state, "epoch": epoch, "fw": FIRMWARE_VERSION, "reason": reason})
 
 
 OFFLINE_WILL = encode_document({"v": 1, "state": "offline"})

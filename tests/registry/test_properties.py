@@ -80,6 +80,8 @@ def apply(
             clients[target] = ClientInfo(target, (device_role(target),), False, device_textname("meter", "c"))
         elif step is Step.SET_CLIENT_ROLES:
             clients[target] = replace(clients[target], roles=(device_role(target),))
+        elif step is Step.GRANT_ROLE:
+            clients[target] = replace(clients[target], roles=(*clients[target].roles, action.detail))
         elif step is Step.ENABLE_CLIENT:
             clients[target] = replace(clients[target], disabled=False)
         elif step in (Step.DISABLE_CLIENT, Step.DISABLE_ORPHAN):

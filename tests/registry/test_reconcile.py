@@ -89,7 +89,26 @@ def test_service_roles_in_use_that_are_missing_or_changed_are_set_and_unused_one
     changed = RoleInfo("circulo-rewards", frozenset({Acl("publishClientSend", "#")}))
     clients = {"svc": client("svc", "circulo-ingest")}
     actions = plan_sync([], clients, {"circulo-rewards": changed}, SERVICE_ROLES)
-    assert {a.target for a in actions if a.step is Step.SET_ROLE} == {"circulo-ingest", "circulo-rewards"}
+    set_roles = {a.target for a in actions if a.step is Step.SET_ROLE}
+    assert set_roles == {"circulo-ingest", "circulo-replay", "circulo-rewards"}
+
+
+def test_an_ingest_account_without_the_replay_role_is_granted_it_and_no_other_account_is() -> None:
+    clients = {
+        "svc": client("svc", "circulo-ingest"),
+        "sim": client("sim", "circulo-simulator"),
+        "ops": client("ops", "circulo-operator"),
+        "done": client("done", "circulo-ingest", "circulo-replay"),
+    }
+    actions = plan_sync([], clients, SERVICE, SERVICE_ROLES)
+    assert [(a.step, a.target, a.detail) for a in actions] == [(Step.GRANT_ROLE, "svc", "circulo-replay")]
+
+
+def test_a_device_role_lets_it_subscribe_to_its_own_command_topic_and_publish_no_command() -> None:
+    acls = set(device_acls("bin", "b1"))
+    assert Acl("subscribeLiteral", "circulo/cmd/v1/bin/b1") in acls
+    assert Acl("publishClientSend", "circulo/cmd/#", allow=False, priority=10) in acls
+    assert not any(a.acltype.startswith("subscribe") and a.topic != "circulo/cmd/v1/bin/b1" for a in acls)
 
 
 def test_roles_come_before_clients_and_recorded_state_last() -> None:

@@ -1,11 +1,13 @@
 """The ingest daemon's lifecycle: start, run batches, stop on SIGTERM with a flush.
 
-Three threads, each doing one thing:
+Four threads, each doing one thing:
 - paho's network thread stamps each message with its receipt time and enqueues it;
 - the main thread takes batches from the receipt queue and classifies them (contract,
   registry, time limits), and keeps the heartbeat;
 - the writer thread writes each classified batch in one transaction (with this worker's
-  low watermark), commits, then acknowledges its messages in receipt order.
+  low watermark), commits, then acknowledges its messages in receipt order;
+- the requester thread asks devices to replay the gaps ``W`` has left behind, and gives
+  them up in time (:mod:`circulo.ingest.requester`, SPEC §11).
 Classifying batch N+1 overlaps committing batch N, whose database wait releases the GIL.
 When the database is down nothing is acknowledged and the batch is retried; memory stays
 bounded because the broker respects our Receive Maximum.
@@ -30,11 +32,13 @@ import psycopg
 from circulo.errors import ServiceUnavailable
 from circulo.ingest import queries
 from circulo.ingest.classify import Limits, classify, quarantine_key
+from circulo.ingest.gaps import GapTally
 from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.mqtt import IngestConnection
 from circulo.ingest.receipt import ReceiptQueue, utc_now
 from circulo.ingest.records import Classified, Received, Rejected
 from circulo.ingest.registry_cache import RegistryCache
+from circulo.ingest.requester import pending_counts, publish_round, take_round
 from circulo.ingest.settings import IngestSettings
 from circulo.ingest.writer import Decision, prepare_connection, write_batch
 from circulo.logs import get_logger
@@ -139,6 +143,8 @@ class IngestDaemon:
         self._pending: queue.Queue[ClassifiedBatch | None] = queue.Queue(maxsize=2)
         self._main_db = Database(settings, f"{settings.worker_id}-main", self._stop, self.metrics)
         self._writer_db = Database(settings, f"{settings.worker_id}-writer", self._stop, self.metrics)
+        self._replay_db = Database(settings, f"{settings.worker_id}-replay", self._stop, self.metrics)
+        self.replay_policy = settings.replay_policy
         self._started_at = utc_now()
         self._last_heartbeat = 0.0
 
@@ -171,6 +177,9 @@ class IngestDaemon:
         self._heartbeat()
         writer = threading.Thread(target=self._writer_loop, name="ingest-writer", daemon=True)
         writer.start()
+        requester = threading.Thread(target=self._replay_loop, name="ingest-replay", daemon=True)
+        if self.replay_policy is not None:
+            requester.start()
         self.connection.start()
         log.info(
             "ingest_started",
@@ -183,7 +192,7 @@ class IngestDaemon:
             if leave_group:
                 self._leave_group_when_subscribed()
             self._classify_loop(until_idle_s)
-            self._flush_and_close(writer, leave_group)
+            self._flush_and_close(writer, requester, leave_group)
         finally:
             if server:
                 server.stop()
@@ -206,13 +215,19 @@ class IngestDaemon:
             raise ServiceUnavailable("broker: could not resume the session to leave the group")
         self.connection.unsubscribe()
 
-    def _flush_and_close(self, writer: threading.Thread, leave_group: bool) -> None:
+    def _flush_and_close(
+        self, writer: threading.Thread, requester: threading.Thread, leave_group: bool
+    ) -> None:
         """Stop taking messages, commit and acknowledge what is queued, then disconnect."""
         self.queue.stop_accepting()
         while self._classify_next(wait_s=0):
             pass
         self._pending.put(None)
         writer.join()
+        self._stop.set()  # the requester's next wait returns
+        if requester.is_alive():
+            requester.join()
+        self._replay_db.close()
         self._mark_stopped()
         self.connection.stop(session_expiry_s=0 if leave_group else None)
         self._main_db.close()
@@ -306,12 +321,15 @@ class IngestDaemon:
         conn = self._writer_db.get()
         started = time.perf_counter()
         try:
+            tally = GapTally()
             with conn.transaction():
-                decisions = write_batch(conn, batch.classified, self.registry.devices)
+                decisions = self._write(conn, batch.classified, tally)
                 self._write_watermark(conn, committing=batch.number)
         except REFUSED_BY_DATABASE as e:
             log.error("batch_refused_by_database", error=first_line(e), size=len(batch.received))
-            decisions = self._commit_one_by_one(conn, batch)
+            tally = GapTally()
+            decisions = self._commit_one_by_one(conn, batch, tally)
+        self.metrics.record_gaps(tally)
         self.metrics.record_batch(
             [(d.outcome.value, d.reason or "") for d in decisions],
             [r.received_at for r in batch.received],
@@ -320,21 +338,46 @@ class IngestDaemon:
         )
         return decisions
 
-    def _commit_one_by_one(self, conn: psycopg.Connection, batch: ClassifiedBatch) -> list[Decision]:
+    def _write(self, conn: psycopg.Connection, items: list[Classified], tally: GapTally) -> list[Decision]:
+        return write_batch(conn, items, self.registry.devices, replay=self.replay_policy, tally=tally)
+
+    def _commit_one_by_one(
+        self, conn: psycopg.Connection, batch: ClassifiedBatch, tally: GapTally
+    ) -> list[Decision]:
         """Isolate a message the database refuses: it is quarantined, the rest stored."""
         decisions: list[Decision] = []
         for item in batch.classified:
             try:
+                found = GapTally()
                 with conn.transaction():
-                    decisions += write_batch(conn, [item], self.registry.devices)
+                    decisions += self._write(conn, [item], found)
+                tally.add(found)
             except REFUSED_BY_DATABASE as e:
                 detail = f"database refused the values: {first_line(e)}"[:300]
                 refused = Rejected(item.received, "schema", detail, item.address, quarantine_key_of(item))
                 with conn.transaction():
-                    decisions += write_batch(conn, [refused], self.registry.devices)
+                    decisions += self._write(conn, [refused], tally)
         with conn.transaction():
             self._write_watermark(conn, committing=batch.number)
         return decisions
+
+    # --- requester thread: replay on request (SPEC §11) -------------------------------------
+    def _replay_loop(self) -> None:
+        retry = timedelta(seconds=self.settings.replay_retry_s)
+        while not self._stop.wait(self.settings.replay_poll_s):
+            if not self.connection.subscribed.is_set():
+                continue  # a command now would wait in paho; the next round sends it
+            try:
+                conn = self._replay_db.get(attempts=1)
+                decided = take_round(conn, retry)
+                counts = pending_counts(conn)
+            except (psycopg.OperationalError, ServiceUnavailable) as e:
+                self._replay_db.failed(e)
+                continue
+            sent = publish_round(decided, self.connection.publish)
+            self.metrics.record_round(sent, sum(g.missing for g in decided.given_up))
+            for state, n in counts.items():
+                self.metrics.gaps_pending.labels(state).set(n)
 
     # --- watermark and heartbeat -----------------------------------------------------------
     def _write_watermark(self, conn: psycopg.Connection, committing: int = 0) -> None:

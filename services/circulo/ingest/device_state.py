@@ -41,6 +41,8 @@ class DeviceState:
     seq_resets: int = 0
     last_clock_skew_ms: int | None = None
     last_reading_ts: datetime | None = None
+    seq_epoch: int | None = None  # the boot epoch of last_seq (-1: firmware without epochs)
+    last_seq_ts: datetime | None = None  # payload time of the message with last_seq
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> DeviceState:

@@ -12,6 +12,8 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from circulo.ingest.gaps import GapTally
+
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
 COMMIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -62,6 +64,48 @@ class IngestMetrics:
         self.db_failures = Counter(
             "circulo_ingest_database_failures", "Batches that failed and were retried", registry=r
         )
+        # replay on request (SPEC §11)
+        self.gaps_opened = Counter(
+            "circulo_ingest_replay_gaps_opened",
+            "Ranges of seq found missing (per device and epoch)",
+            registry=r,
+        )
+        self.replays_requested = Counter(
+            "circulo_ingest_replays_requested", "Replay commands published to devices", registry=r
+        )
+        self.messages_recovered = Counter(
+            "circulo_ingest_replay_messages_recovered",
+            "Messages that filled a gap a replay had been requested for",
+            registry=r,
+        )
+        self.messages_lost_final = Counter(
+            "circulo_ingest_replay_messages_lost_final",
+            "Messages lost for good: the device no longer held them, or replay_timeout passed",
+            ["reason"],
+            registry=r,
+        )
+        self.gaps_pending = Gauge(
+            "circulo_ingest_replay_gaps_pending",
+            "Gaps waiting for data or a replay, by state",
+            ["state"],
+            registry=r,
+        )
+        for reason in ("unavailable", "timeout"):
+            self.messages_lost_final.labels(reason)
+        for state in ("open", "requested"):
+            self.gaps_pending.labels(state)
+
+    def record_gaps(self, tally: GapTally) -> None:
+        """Count what a committed batch did to the gaps."""
+        self.gaps_opened.inc(tally.opened)
+        self.messages_recovered.inc(tally.recovered)
+        for reason, n in tally.lost.items():
+            self.messages_lost_final.labels(reason).inc(n)
+
+    def record_round(self, requests: int, given_up_missing: int) -> None:
+        """Count a requester round: commands published, messages given up."""
+        self.replays_requested.inc(requests)
+        self.messages_lost_final.labels("timeout").inc(given_up_missing)
 
     def record_batch(
         self,

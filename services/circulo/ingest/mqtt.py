@@ -98,6 +98,13 @@ class IngestConnection:
     def unsubscribe(self) -> None:
         self._client.unsubscribe(self.subscription)
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish a command at QoS 1 (replay requests, SPEC §11); False when not connected now."""
+        if not self.connected.is_set():
+            return False
+        info = self._client.publish(topic, payload, qos=1)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
     def ack(self, mid: int, qos: int, epoch: int) -> bool:
         """Acknowledge a committed message if it arrived on this connection."""
         if qos == 0 or epoch != self.epoch or not self.connected.is_set():

@@ -41,11 +41,12 @@ def existing_hashes(spec: StoredType) -> str:
     A separate statement (not a CTE of the insert) so that it sees rows another worker
     committed while our insert waited on them.
     """
-    a, b = spec.key
-    type_a, type_b = spec.key_sql_types
+    key = ", ".join(spec.key)
+    keyed = ", ".join(f"t.{k}" for k in spec.key)
+    arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in spec.key_sql_types)
     return (
-        f"SELECT t.{a}, t.{b}, t.payload_sha256 FROM {spec.table} t "
-        f"JOIN unnest(%s::{type_a}[], %s::{type_b}[]) AS k({a}, {b}) USING ({a}, {b})"
+        f"SELECT {keyed}, t.payload_sha256 FROM {spec.table} t "
+        f"JOIN unnest({arrays}) AS k({key}) USING ({key})"
     )
 
 
@@ -75,14 +76,14 @@ INSERT INTO device_state (device_id) SELECT unnest(%s::text[]) ON CONFLICT (devi
 LOCK_DEVICE_STATE = """
 SELECT device_id, online, state_changed_at, last_seen_at, last_telemetry_at, last_event_at,
        last_status_at, fw, last_seq, seq_received, seq_missing, seq_resets, last_clock_skew_ms,
-       last_reading_ts
+       last_reading_ts, seq_epoch, last_seq_ts
 FROM device_state WHERE device_id = ANY(%s) ORDER BY device_id FOR UPDATE
 """
 
 DEVICE_STATE_COLUMNS = (
     "device_id", "online", "state_changed_at", "last_seen_at", "last_telemetry_at", "last_event_at",
     "last_status_at", "fw", "last_seq", "seq_received", "seq_missing", "seq_resets", "last_clock_skew_ms",
-    "last_reading_ts",
+    "last_reading_ts", "seq_epoch", "last_seq_ts",
 )  # fmt: skip
 
 COPY_DEVICE_STATE = f"COPY stage_device_state ({', '.join(DEVICE_STATE_COLUMNS)}) FROM STDIN"
@@ -112,3 +113,60 @@ MARK_WORKER_STOPPED = "UPDATE ingest_worker SET stopped_at = now(), heartbeat_at
 
 LOAD_REGISTRY = "SELECT device_id, kind, status = 'retired', profile FROM device"
 LOOKUP_DEVICES = "SELECT device_id, kind, status = 'retired', profile FROM device WHERE device_id = ANY(%s)"
+
+# --- replay gaps (SPEC §11) ------------------------------------------------------------------
+GAP_COLUMNS = (
+    "epoch", "from_seq", "to_seq", "after_received_at", "give_up_at", "next_request_at", "before_ts",
+    "after_ts", "state", "request_id", "requests", "requested_at", "opened_at", "closed_at", "lost_reason",
+)  # fmt: skip
+
+# Taken after the device_state rows (same order as every writer), so a writer holds its
+# devices' pending gaps while it changes them; the requester skips rows a writer holds.
+LOCK_PENDING_GAPS = f"""
+SELECT device_id, {", ".join(GAP_COLUMNS)} FROM replay_gap
+WHERE device_id = ANY(%s) AND state IN ('open', 'requested')
+ORDER BY device_id, epoch, from_seq FOR UPDATE
+"""
+
+DELETE_GAPS = """
+DELETE FROM replay_gap g USING unnest(%s::text[], %s::bigint[], %s::bigint[]) AS k(device_id, epoch, from_seq)
+WHERE g.device_id = k.device_id AND g.epoch = k.epoch AND g.from_seq = k.from_seq
+"""
+
+# A closed row with the same start (an epoch -1 counter that restarted) gives way to the new one.
+INSERT_GAP = f"""
+INSERT INTO replay_gap (device_id, missing, {", ".join(GAP_COLUMNS)})
+VALUES (%s, %s, {", ".join(["%s"] * len(GAP_COLUMNS))})
+ON CONFLICT (device_id, epoch, from_seq) DO UPDATE SET
+    missing = EXCLUDED.missing, {", ".join(f"{c} = EXCLUDED.{c}" for c in GAP_COLUMNS[2:])}
+WHERE replay_gap.state IN ('recovered', 'lost')
+"""
+
+# --- replay requests (SPEC §11): judged by W, shared by the workers -------------------------
+LOW_WATERMARK = "SELECT ingest_low_watermark()"
+
+# after_received_at bounds both times from below, so the pending index finds the candidates.
+LOCK_DUE_GAPS = """
+SELECT g.device_id, d.kind, g.epoch, g.from_seq, g.to_seq, g.requests, g.give_up_at, g.next_request_at
+FROM replay_gap g JOIN device d USING (device_id)
+WHERE g.state IN ('open', 'requested') AND g.after_received_at <= %(w)s
+  AND (g.give_up_at <= %(w)s OR g.next_request_at <= %(w)s)
+ORDER BY g.next_request_at
+LIMIT %(limit)s
+FOR UPDATE OF g SKIP LOCKED
+"""
+
+MARK_REQUESTED = """
+UPDATE replay_gap SET state = 'requested', request_id = %s, requests = requests + 1, requested_at = now(),
+                      next_request_at = %s
+WHERE device_id = %s AND epoch = %s AND from_seq = %s
+"""
+
+GIVE_UP = """
+UPDATE replay_gap SET state = 'lost', lost_reason = 'timeout', closed_at = now()
+WHERE device_id = %s AND epoch = %s AND from_seq = %s
+"""
+
+PENDING_GAP_COUNTS = (
+    "SELECT state, count(*) FROM replay_gap WHERE state IN ('open', 'requested') GROUP BY state"
+)

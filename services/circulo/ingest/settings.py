@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from circulo.ingest.gaps import ReplayPolicy
+from circulo_schemas.topics import COMMAND_PREFIX
 
 
 def default_worker_id() -> str:
@@ -38,3 +42,40 @@ class IngestSettings(BaseModel):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the host
     db_retry_max_s: float = Field(default=10.0, gt=0)
+    # Replay on request (SPEC §11): gap ranges per device and epoch, and the requests. Off
+    # only to measure what the bookkeeping costs (seq loss is then counted the old way).
+    replay: bool = True
+    replay_after_s: float = Field(default=30.0, ge=0)  # W past the message after a gap + this: ask
+    replay_timeout_s: float = Field(default=600.0, gt=0)  # W past it + this: lost for good
+    replay_retry_s: float = Field(default=30.0, gt=0)  # first wait before asking again, doubling
+    replay_poll_s: float = Field(default=1.0, gt=0)  # how often the requester looks for due gaps
+
+    @field_validator("topic_filter")
+    @classmethod
+    def _not_the_command_topics(cls, value: str) -> str:
+        if reaches_commands(value):
+            raise ValueError(f"{value!r} would also receive the device commands under {COMMAND_PREFIX}/")
+        return value
+
+    @property
+    def replay_policy(self) -> ReplayPolicy | None:
+        """The gap bookkeeping's times, or None when replay is off."""
+        if not self.replay:
+            return None
+        return ReplayPolicy(
+            replay_after=timedelta(seconds=self.replay_after_s),
+            replay_timeout=timedelta(seconds=self.replay_timeout_s),
+        )
+
+
+def reaches_commands(topic_filter: str) -> bool:
+    """Whether ``topic_filter`` matches any topic under ``circulo/cmd/`` (``#``, ``+/cmd/#``, …)."""
+    levels = topic_filter.split("/")
+    for position, wanted in enumerate(COMMAND_PREFIX.split("/")[:2]):  # circulo, cmd
+        if position >= len(levels):
+            return False
+        if levels[position] == "#":
+            return True
+        if levels[position] not in ("+", wanted):
+            return False
+    return len(levels) > 2

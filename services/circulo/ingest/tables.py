@@ -24,6 +24,7 @@ from circulo_schemas.payloads import (
     DepositEvent,
     MeterTelemetry,
     RepairEvent,
+    ReplayUnavailable,
 )
 
 Row = tuple[Any, ...]
@@ -64,19 +65,21 @@ class StoredType:
     """One message type's table, dedup key and columns (with their getters), in COPY order."""
 
     table: str
-    key: tuple[str, str]
+    key: tuple[str, ...]
     columns: tuple[Column, ...]
-    key_sql_types: tuple[str, str] = ("text", "text")
+    key_sql_types: tuple[str, ...] = ("text", "text")
     _getters: tuple[Getter, ...] = field(init=False, repr=False, compare=False)
-    _key_index: tuple[int, int] = field(init=False, repr=False, compare=False)
+    _key_index: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = self.column_names
         missing = [k for k in self.key if k not in names]
         if missing:
             raise ValueError(f"{self.table}: key column {missing[0]} is not a column")
+        if len(self.key_sql_types) != len(self.key):
+            raise ValueError(f"{self.table}: one SQL type per key column")
         object.__setattr__(self, "_getters", tuple(getter for _, getter in self.columns))
-        object.__setattr__(self, "_key_index", (names.index(self.key[0]), names.index(self.key[1])))
+        object.__setattr__(self, "_key_index", tuple(names.index(k) for k in self.key))
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -87,10 +90,9 @@ class StoredType:
         """The message's row, in COPY order."""
         return tuple(getter(valid) for getter in self._getters)
 
-    def key_of(self, row: Row) -> tuple[Any, Any]:
+    def key_of(self, row: Row) -> tuple[Any, ...]:
         """The dedup key of a row of this type."""
-        first, second = self._key_index
-        return (row[first], row[second])
+        return tuple(row[i] for i in self._key_index)
 
     @property
     def key_description(self) -> str:
@@ -114,6 +116,27 @@ def event(table: str, *columns: Column) -> StoredType:
         table=table,
         key=("device_id", "event_id"),
         columns=(DEVICE_ID, of_message("event_id"), *columns, PAYLOAD_SHA256),
+    )
+
+
+def replay_unavailable() -> StoredType:
+    """A device's answer that it no longer holds a range (SPEC §11), stored once per
+    (device, request, epoch, range start); the writer then marks that range lost for good."""
+    return StoredType(
+        table="replay_unavailable",
+        key=("device_id", "request_id", "epoch", "from_seq"),
+        key_sql_types=("text", "text", "bigint", "bigint"),
+        columns=(
+            DEVICE_ID,
+            of_message("request_id", "id"),
+            of_message("epoch"),
+            of_message("from_seq"),
+            of_message("to_seq"),
+            of_message("ts"),
+            RECEIVED_AT,
+            of_message("seq"),
+            PAYLOAD_SHA256,
+        ),
     )
 
 
@@ -177,6 +200,7 @@ STORED_TYPES: Mapping[type, StoredType] = {
         of_message("year_of_manufacture"),
         of_message("barrier"),
     ),
+    ReplayUnavailable: replay_unavailable(),
 }
 
 

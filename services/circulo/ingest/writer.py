@@ -22,6 +22,8 @@ import psycopg
 from circulo.ingest import queries
 from circulo.ingest.classify import RegisteredDevice, reject
 from circulo.ingest.device_state import DeviceState, apply_period, apply_seen, apply_seq, apply_status
+from circulo.ingest.gap_store import track_gaps
+from circulo.ingest.gaps import GapTally, ReplayPolicy
 from circulo.ingest.records import Classified, Ignored, Outcome, Rejected, Valid
 from circulo.ingest.tables import TABLES, Row, StoredType, stored_type
 from circulo_schemas.payloads import MeterTelemetry, StatusMessage
@@ -42,6 +44,7 @@ class Decision:
 
 STORED = Decision(Outcome.STORED)
 DUPLICATE = Decision(Outcome.DUPLICATE)
+DEFAULT_REPLAY = ReplayPolicy()
 PERIODS = {profile: timedelta(seconds=s) for profile, s in REPORTING_PERIOD_S.items()}
 
 
@@ -52,9 +55,18 @@ def prepare_connection(conn: psycopg.Connection) -> None:
 
 
 def write_batch(
-    conn: psycopg.Connection, batch: Sequence[Classified], registry: Mapping[str, RegisteredDevice]
+    conn: psycopg.Connection,
+    batch: Sequence[Classified],
+    registry: Mapping[str, RegisteredDevice],
+    *,
+    replay: ReplayPolicy | None = DEFAULT_REPLAY,
+    tally: GapTally | None = None,
 ) -> list[Decision]:
-    """Write a batch inside the caller's transaction; one Decision per message, in order."""
+    """Write a batch inside the caller's transaction; one Decision per message, in order.
+
+    ``replay``: keep the seq gap ranges (SPEC §11), adding what changed to ``tally``; None
+    counts loss the old way, without gap rows (a bench baseline).
+    """
     items: list[Classified] = list(batch)
     states = lock_device_states(conn, {d for i in items if (d := known_device(i, registry))})
     decided: dict[int, Decision] = {}
@@ -67,7 +79,13 @@ def write_batch(
     decided.update(quarantine(conn, items))
     decided.update(ignored(items))
     final = [decided.get(index, STORED) for index in range(len(items))]
-    update_device_states(conn, items, final, states, registry)
+    update_device_states(items, final, states, registry, gaps=replay is not None)
+    if replay is not None:
+        circulo = {d: state for d, state in states.items() if registry[d].profile == CIRCULO}
+        found = track_gaps(conn, items, [d.outcome for d in final], circulo, replay)
+        if tally is not None:
+            tally.add(found)
+    write_device_states(conn, states)
     return final
 
 
@@ -110,7 +128,7 @@ def store_table(
     A key repeated within the batch is judged against its first occurrence; a key stored
     before (by us or another worker) against the stored payload hash.
     """
-    first: dict[tuple[Any, Any], tuple[int, Valid, Row]] = {}
+    first: dict[tuple[Any, ...], tuple[int, Valid, Row]] = {}
     judged: list[tuple[int, Valid, bytes | None]] = []
     for index, valid in entries:
         row = stored_type_of(valid).row(valid)
@@ -139,13 +157,14 @@ def stored_type_of(valid: Valid) -> StoredType:
 
 
 def stored_hashes(
-    cur: psycopg.Cursor[Any], table: StoredType, keys: Sequence[tuple[Any, Any]]
-) -> dict[tuple[Any, Any], bytes]:
+    cur: psycopg.Cursor[Any], table: StoredType, keys: Sequence[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], bytes]:
     """The payload hashes stored under ``keys``."""
     if not keys:
         return {}
-    rows = cur.execute(queries.existing_hashes(table), ([k[0] for k in keys], [k[1] for k in keys]))
-    return {(a, b): h for a, b, h in rows.fetchall()}
+    columns = tuple([k[i] for k in keys] for i in range(len(table.key)))
+    rows = cur.execute(queries.existing_hashes(table), columns)
+    return {tuple(row[:-1]): row[-1] for row in rows.fetchall()}
 
 
 def judge_existing(table: StoredType, judged: Sequence[tuple[int, Valid, bytes | None]]) -> TableOutcome:
@@ -238,11 +257,14 @@ def quarantine_row(rejected: Rejected) -> tuple[Any, ...]:
     )
 
 
-def count_stored(state: DeviceState, item: Valid, profile: str) -> None:
-    """Loss statistics: by seq (circulo devices), by reporting period (profiled meter readings)."""
+def count_stored(state: DeviceState, item: Valid, profile: str, *, gaps: bool) -> None:
+    """Loss statistics: by seq (circulo devices; with ``gaps`` the gap ranges count what is
+    missing), by reporting period (profiled meter readings)."""
     message = item.message
     if profile == CIRCULO:
-        if message.seq is not None:
+        if message.seq is not None and gaps:
+            state.seq_received += 1
+        elif message.seq is not None:
             apply_seq(state, message.seq)
     elif isinstance(message, MeterTelemetry):
         apply_period(state, message.ts, PERIODS[profile])
@@ -259,15 +281,14 @@ def lock_device_states(conn: psycopg.Connection, device_ids: Iterable[str]) -> d
 
 
 def update_device_states(
-    conn: psycopg.Connection,
     items: Sequence[Classified],
     decisions: Sequence[Decision],
     states: dict[str, DeviceState],
     registry: Mapping[str, RegisteredDevice],
+    *,
+    gaps: bool,
 ) -> None:
-    """Apply last-seen, clock skew and loss statistics in receipt order, then write them back."""
-    if not states:
-        return
+    """Apply last-seen, clock skew and received counts (and the old loss count without ``gaps``)."""
     for item, decision in zip(items, decisions, strict=True):
         device_id = known_device(item, registry)
         if device_id is None:
@@ -276,7 +297,13 @@ def update_device_states(
         ts: datetime | None = item.message.ts if isinstance(item, Valid) else None
         apply_seen(state, item.channel, item.received.received_at, ts)
         if isinstance(item, Valid) and decision.outcome is Outcome.STORED:
-            count_stored(state, item, registry[device_id].profile)
+            count_stored(state, item, registry[device_id].profile, gaps=gaps)
+
+
+def write_device_states(conn: psycopg.Connection, states: dict[str, DeviceState]) -> None:
+    """Write the batch's device states back (COPY into staging, one UPDATE)."""
+    if not states:
+        return
     with conn.cursor() as cur:
         with cur.copy(queries.COPY_DEVICE_STATE) as copy:
             for state in states.values():

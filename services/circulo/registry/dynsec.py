@@ -22,6 +22,7 @@ from circulo.errors import CirculoError, ServiceUnavailable
 from circulo.mqttclient import connect, new_client
 from circulo.settings import MqttEndpoint
 from circulo_schemas.profiles import any_device_command_filters
+from circulo_schemas.topics import COMMAND_PREFIX
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 # The plugin checks a role's ACLs highest priority first and the first match decides, so a
@@ -277,6 +278,11 @@ class DynsecAdmin:
             ]
         )
 
+    def add_client_role(self, username: str, rolename: str) -> None:
+        """Give a client one more role, keeping those it has."""
+        command = {"command": "addClientRole", "username": username, "rolename": rolename, "priority": 0}
+        self.execute([command])
+
     def disable_client(self, username: str) -> None:
         """Refuse the client's logins from now on, and disconnect it if it is connected."""
         self.execute([{"command": "disableClient", "username": username}])
@@ -287,6 +293,7 @@ class DynsecAdmin:
 
 FIRMWARE_OPERATOR_ROLE = "circulo-firmware-operator"
 FIRMWARE_REPLIES = "circulo/firmware-replies"
+REPLAY_ROLE = "circulo-replay"
 
 SERVICE_ROLES: Mapping[str, Sequence[Acl]] = {
     # the ingest reads every device topic, alone or in a shared-subscription group
@@ -295,6 +302,9 @@ SERVICE_ROLES: Mapping[str, Sequence[Acl]] = {
         Acl("subscribePattern", "$share/+/circulo/v1/#"),
         Acl("publishClientReceive", "circulo/v1/#"),
     ),
+    # replay requests to devices (SPEC §11): held by the ingest's account beside circulo-ingest,
+    # never by the simulator's, an operator's or a device's
+    REPLAY_ROLE: (Acl("publishClientSend", f"{COMMAND_PREFIX}/#"),),
     # the simulator's bulk mode publishes for many devices over few connections, never to
     # the command topics of device firmware (SPEC §10)
     "circulo-simulator": (
@@ -333,7 +343,19 @@ SERVICE_ROLES: Mapping[str, Sequence[Acl]] = {
 }
 
 
+# Roles a service account holds beside its own: the ingest publishes replay requests (SPEC §11)
+# with its own credentials, through a role of their own so that no other account gets them.
+COMPANION_ROLES: Mapping[str, Sequence[str]] = {"circulo-ingest": (REPLAY_ROLE,)}
+
+
+def service_roles(role: str) -> tuple[str, ...]:
+    """Every role an account of the service role ``role`` holds: its own first, then its companions."""
+    return (role, *COMPANION_ROLES.get(role, ()))
+
+
 def ensure_service_account(admin: DynsecAdmin, username: str, password: str, role: str) -> None:
-    """Create (or reset) a service client with one of the SERVICE_ROLES."""
-    admin.ensure_role(role, SERVICE_ROLES[role])
-    admin.ensure_client(username, password, [role], textname=f"Circulo service ({role})")
+    """Create (or reset) a service client with one of the SERVICE_ROLES (and that role's companions)."""
+    roles = service_roles(role)
+    for name in roles:
+        admin.ensure_role(name, SERVICE_ROLES[name])
+    admin.ensure_client(username, password, roles, textname=f"Circulo service ({role})")

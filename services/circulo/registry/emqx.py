@@ -26,8 +26,8 @@ import psycopg
 from circulo.errors import Conflict
 from circulo.registry import queries
 from circulo.registry.access import DEVICE_ROLE_PREFIX, device_acls
-from circulo.registry.dynsec import SERVICE_ROLES, Acl
-from circulo_schemas.topics import COMMAND_PREFIX, command_topic
+from circulo.registry.dynsec import SERVICE_ROLES, Acl, service_roles
+from circulo_schemas.topics import command_topic
 
 # The password_hash_algorithm of deploy/emqx/emqx.conf (and migration 0015's emqx.mqtt_user).
 MAC_FUN = "sha512"
@@ -43,9 +43,6 @@ AUTHZ_QUERY = (
     "SELECT permission, action, topic FROM emqx.mqtt_acl WHERE username = ${username} ORDER BY position"
 )
 
-INGEST_ROLE = "circulo-ingest"
-# The ingest's replay role (SPEC §11): it alone publishes commands to devices.
-REPLAY_ACLS: tuple[Acl, ...] = (Acl("publishClientSend", f"{COMMAND_PREFIX}/#"),)
 SHARE_PREFIX = "$share/+/"
 
 
@@ -121,9 +118,8 @@ def role_rows(acls: Iterable[Acl]) -> list[AclRow]:
 
 
 def service_role_rows(role: str) -> list[AclRow]:
-    """The EMQX rules of a service role (the ingest's include its replay role)."""
-    extra = REPLAY_ACLS if role == INGEST_ROLE else ()
-    return role_rows((*SERVICE_ROLES[role], *extra))
+    """The EMQX rules of a service role and its companions (the ingest's replay role, SPEC §11)."""
+    return role_rows(tuple(acl for name in service_roles(role) for acl in SERVICE_ROLES[name]))
 
 
 def device_rows(kind: str, device_id: str) -> list[AclRow]:
@@ -248,8 +244,10 @@ def _candidate(
         why = {None: "not a registered device", "retired": "retired"}.get(devices.get(username), "")
         if not why:
             return _Candidate(username, hashed, username, None), ""
-    elif len(service := [r for r in roles if r in SERVICE_ROLES]) == 1:
-        return _Candidate(username, hashed, None, service[0]), ""
+    elif (
+        len(service := [r for r in roles if r in SERVICE_ROLES and set(roles) <= set(service_roles(r))]) == 1
+    ):
+        return _Candidate(username, hashed, None, service[0]), ""  # its own role (and its companions)
     else:
         why = "neither a device nor a service account"
     return None, why

@@ -152,6 +152,8 @@ def apply_action(context: SyncContext, action: SyncAction) -> None:
         context.on_issued(issue_credentials(admin, conn, devices[target].spec, context.certs))
     elif action.step is Step.SET_CLIENT_ROLES:
         admin.set_client_roles(target, [device_role(target)])
+    elif action.step is Step.GRANT_ROLE:
+        admin.add_client_role(target, action.detail)
     elif action.step is Step.ENABLE_CLIENT:
         admin.enable_client(target)
     elif action.step in (Step.DISABLE_CLIENT, Step.DISABLE_ORPHAN):

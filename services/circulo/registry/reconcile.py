@@ -2,7 +2,8 @@
 
 The registry (database) is the truth about which devices exist and which are retired; the
 broker is made to agree with it. Service roles that exist, or that a client holds, are kept
-at the ACLs of dynsec.SERVICE_ROLES. A device that is not retired has a role allowing only its
+at the ACLs of dynsec.SERVICE_ROLES; a service account missing a companion role of its own
+(the ingest's replay role, SPEC §11) is granted it. A device that is not retired has a role allowing only its
 own topics and an enabled client holding exactly that role; a retired device's client is
 disabled; a client holding a device role with no registered device behind it (an orphan)
 is disabled; a client that has a device's name but is not a device client (a service
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from circulo.pki.model import Index
 from circulo.registry.access import DEVICE_TEXTNAME_PREFIX, device_acls, device_role, is_device_role
-from circulo.registry.dynsec import Acl, ClientInfo, RoleInfo
+from circulo.registry.dynsec import COMPANION_ROLES, Acl, ClientInfo, RoleInfo
 from circulo.registry.model import Device
 
 
@@ -32,6 +33,7 @@ class Step(enum.StrEnum):
     SET_ROLE = "set_role"
     CREATE_CLIENT = "create_client"
     SET_CLIENT_ROLES = "set_client_roles"
+    GRANT_ROLE = "grant_role"
     ENABLE_CLIENT = "enable_client"
     DISABLE_CLIENT = "disable_client"
     DISABLE_ORPHAN = "disable_orphan"
@@ -73,24 +75,44 @@ def plan_sync(
     clients: Mapping[str, ClientInfo],
     roles: Mapping[str, RoleInfo],
     service_roles: Mapping[str, Sequence[Acl]],
+    companions: Mapping[str, Sequence[str]] = COMPANION_ROLES,
 ) -> list[SyncAction]:
     """Every change that brings the broker (and the recorded broker state) in line with the registry."""
-    in_use = {role for client in clients.values() for role in client.roles}
+    registered = {d.device_id for d in devices}
+    grants = plan_companions(clients, companions, registered)
+    in_use = {role for client in clients.values() for role in client.roles} | {a.detail for a in grants}
     actions = [
         SyncAction(Step.SET_ROLE, name, "service role")
         for name, acls in service_roles.items()
         if (name in roles or name in in_use) and not role_matches(roles.get(name), acls)
     ]
+    actions += grants
     for device in devices:
         role = roles.get(device_role(device.device_id))
         actions += plan_device(device, clients.get(device.device_id), role)
-    registered = {d.device_id for d in devices}
     actions += [
         SyncAction(Step.DISABLE_ORPHAN, client.username, ORPHAN)
         for client in clients.values()
         if client.username not in registered and not client.disabled and _has_device_role(client)
     ]
     return sorted(actions, key=lambda a: STEP_ORDER[a.step])
+
+
+def plan_companions(
+    clients: Mapping[str, ClientInfo], companions: Mapping[str, Sequence[str]], registered: set[str]
+) -> list[SyncAction]:
+    """Service accounts missing a role their service role comes with (``detail`` names it).
+
+    A client named like a registered device is that device's conflict, never changed here.
+    """
+    return [
+        SyncAction(Step.GRANT_ROLE, client.username, companion)
+        for client in clients.values()
+        if client.username not in registered
+        for role in client.roles
+        for companion in companions.get(role, ())
+        if companion not in client.roles
+    ]
 
 
 ORPHAN = "holds a device role but no such device is registered"

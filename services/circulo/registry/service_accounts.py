@@ -1,6 +1,7 @@
 """Service accounts on the broker: ingest, simulator, rewards engine, operator tools.
 
-Each gets its own client with one of the service roles of dynsec.SERVICE_ROLES. Their
+Each gets its own client with one of the service roles of dynsec.SERVICE_ROLES (and that
+role's companions: the ingest's account also holds the replay role, SPEC §11). Their
 passwords are shown once; the database keeps only their hash and role for EMQX (registry.emqx),
 written after the broker took the password (the command line always passes the database).
 """
@@ -16,7 +17,7 @@ import psycopg
 from circulo.errors import Conflict, NotFound
 from circulo.registry import emqx
 from circulo.registry.access import new_password
-from circulo.registry.dynsec import SERVICE_ROLES, ClientInfo, DynsecAdmin
+from circulo.registry.dynsec import SERVICE_ROLES, ClientInfo, DynsecAdmin, service_roles
 from circulo.registry.errors import InvalidInput
 from circulo.settings import MqttEndpoint
 
@@ -61,9 +62,11 @@ def add_service_account(
             f"the broker already has a client named {username}; "
             f"`circulo service-account rotate {username}` gives it a new password"
         )
-    admin.ensure_role(rolename, SERVICE_ROLES[rolename])
+    roles = service_roles(rolename)  # the ingest also gets the replay role (SPEC §11)
+    for name in roles:
+        admin.ensure_role(name, SERVICE_ROLES[name])
     password = new_password()
-    admin.create_client(username, password, [rolename], textname=f"Circulo service ({role})")
+    admin.create_client(username, password, roles, textname=f"Circulo service ({role})")
     if database is not None:
         emqx.write_service_hash(database, username, rolename, emqx.hash_password(password))
     return ServiceCredentials(username, role, password)

@@ -16,6 +16,9 @@ Revises: 0013
   ``replay_unavailable``, or ``replay_timeout`` passed).
 - ``replay_unavailable``: the ``v: 2`` events in which a device says it no longer holds a
   range; stored once per (device, request, epoch, range), and the range's loss is final.
+- ``device_state.seq_epoch`` and ``last_seq_ts``: the epoch of ``last_seq`` (the furthest
+  ``seq`` seen in the device's current boot; -1 for firmware without epochs) and that
+  message's payload time, so a gap opened in a later batch knows its ``before_ts``.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ CREATE TABLE replay_unavailable (
     PRIMARY KEY (device_id, request_id, epoch, from_seq)
 );
 COMMENT ON TABLE replay_unavailable IS 'A device no longer holds a range a replay asked for: final loss';
+
+ALTER TABLE device_state ADD COLUMN seq_epoch bigint, ADD COLUMN last_seq_ts timestamptz;
 """
 
 GRANTS = """

@@ -15,9 +15,10 @@ Revises: 0014
   readable by group role ``circulo_emqx`` and nothing else. ``emqx.mqtt_user`` serves only
   the rows of the hash parameters the EMQX configuration names (deploy/emqx/emqx.conf);
   ``emqx.mqtt_acl`` gives a device exactly: deny publishing to its firmware's command
-  topics (SPEC §10), allow publishing under ``circulo/v1/{kind}/{id}/#`` (SPEC §1, §6),
-  allow subscribing to ``circulo/cmd/v1/{kind}/{id}`` (SPEC §11); rows are in ``position``
-  order, the first match decides, and whatever no row matches is denied (``no_match``).
+  topics (SPEC §10) and to any command topic (``circulo/cmd/#``), allow publishing under
+  ``circulo/v1/{kind}/{id}/#`` (SPEC §1, §6), allow subscribing to
+  ``circulo/cmd/v1/{kind}/{id}`` (SPEC §11); rows are in ``position`` order, the first
+  match decides, and whatever no row matches is denied (``no_match``).
   A retired device has no row in either view.
 """
 
@@ -71,15 +72,16 @@ WHERE c.mac_fun = 'sha512' AND c.iterations = 101 AND length(c.password_hash) = 
 
 CREATE VIEW emqx.mqtt_acl AS
 SELECT d.device_id AS username, r.position, r.permission, r.action,
-       r.tree || d.kind || '/' || d.device_id || r.suffix AS topic
+       COALESCE(r.tree || d.kind || '/' || d.device_id || r.suffix, r.suffix) AS topic
 FROM device d
 JOIN broker_credential c ON c.device_id = d.device_id
 CROSS JOIN (VALUES
     (1, 'deny',  'publish',   'circulo/v1/',     '/cmnd/#'),
     (2, 'deny',  'publish',   'circulo/v1/',     '/command/#'),
     (3, 'deny',  'publish',   'circulo/v1/',     '/rpc/#'),
-    (4, 'allow', 'publish',   'circulo/v1/',     '/#'),
-    (5, 'allow', 'subscribe', 'circulo/cmd/v1/', '')
+    (4, 'deny',  'publish',   NULL,              'circulo/cmd/#'),
+    (5, 'allow', 'publish',   'circulo/v1/',     '/#'),
+    (6, 'allow', 'subscribe', 'circulo/cmd/v1/', '')
 ) AS r (position, permission, action, tree, suffix)
 WHERE d.status <> 'retired'
 UNION ALL

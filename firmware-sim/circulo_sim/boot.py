@@ -1,0 +1,82 @@
+"""A device's boot epoch and seq register (SPEC §11), and where the epoch survives a reboot.
+
+Each run of the simulator is a boot of every ``circulo`` device it plays: the epoch kept in
+``{state_dir}/{device_id}.json`` goes up by one and is written back *before* the device
+publishes anything (as firmware must: a crash right after boot cannot reuse an epoch), and
+``seq`` starts again (from 0, or ``seq_start`` for tests near the wrap). The register is
+shared by the plan (which numbers the device's data messages) and the replay responder
+(whose ``replay_unavailable`` events take fresh seqs), hence the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from circulo_sim.errors import ConfigError
+from circulo_sim.wire import SEQ_MODULUS
+
+STATE_FILE_SUFFIX = ".json"
+
+
+@dataclass
+class DeviceCounter:
+    """The seq register of one boot of a device (``epoch`` None: firmware without a replay buffer)."""
+
+    epoch: int | None = None
+    next_seq: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def take(self) -> int:
+        """The next seq (wrapping at 2^32)."""
+        with self._lock:
+            seq, self.next_seq = self.next_seq, (self.next_seq + 1) % SEQ_MODULUS
+            return seq
+
+
+@dataclass(frozen=True)
+class BootStore:
+    """The devices' boot epochs on disk, one small JSON file each (the firmware's boot counter)."""
+
+    state_dir: Path
+
+    def path(self, device_id: str) -> Path:
+        return self.state_dir / f"{device_id}{STATE_FILE_SUFFIX}"
+
+    def epoch(self, device_id: str) -> int:
+        """The epoch of the device's last boot (0 before its first)."""
+        path = self.path(device_id)
+        if not path.exists():
+            return 0
+        try:
+            epoch = json.loads(path.read_text(encoding="utf-8"))["epoch"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"device state {path}: unreadable ({e})") from e
+        if type(epoch) is not int or not 0 <= epoch < SEQ_MODULUS:
+            raise ConfigError(f"device state {path}: epoch {epoch!r} is not an integer 0..2^32-1")
+        return epoch
+
+    def boot(self, device_id: str) -> int:
+        """Count one more boot and return its epoch, written to disk first (atomically)."""
+        epoch = (self.epoch(device_id) + 1) % SEQ_MODULUS
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            temporary = self.path(device_id).with_suffix(".tmp")
+            temporary.write_text(json.dumps({"epoch": epoch}) + "\n", encoding="utf-8")
+            os.replace(temporary, self.path(device_id))
+        except OSError as e:
+            raise ConfigError(f"device state {self.state_dir}: cannot write ({e})") from e
+        return epoch
+
+
+def boot_devices(
+    store: BootStore, device_ids: Iterable[str], *, seq_start: int = 0
+) -> dict[str, DeviceCounter]:
+    """Boot each device: a new epoch on disk, seq from ``seq_start``."""
+    if not 0 <= seq_start < SEQ_MODULUS:
+        raise ConfigError(f"seq_start {seq_start}: must be 0..2^32-1")
+    return {d: DeviceCounter(store.boot(d), seq_start) for d in device_ids}

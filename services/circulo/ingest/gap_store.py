@@ -1,0 +1,136 @@
+"""The batch's gap bookkeeping in the database: read the pending gaps, apply arrivals, write back.
+
+Runs inside the writer's transaction, after the outcomes are decided and with the batch's
+``device_state`` rows locked, so the gaps commit (or roll back) with the messages that
+changed them and are acknowledged only after (SPEC §3). A device's frontier lives in its
+``device_state`` row (``last_seq``, ``seq_epoch``, ``last_seq_ts``); ``seq_missing`` moves
+by what the gaps gained and lost, so it stays the sum of the unrecovered gaps' ``missing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from circulo.ingest import queries
+from circulo.ingest.device_state import DeviceState
+from circulo.ingest.gaps import NO_EPOCH, Arrival, DeviceGaps, Gap, GapTally, ReplayPolicy, Unavailable
+from circulo.ingest.records import Classified, Outcome, Valid
+from circulo_schemas.payloads import ReplayUnavailable, StatusMessage
+
+ARRIVED = (Outcome.STORED, Outcome.DUPLICATE)
+
+
+def arrival_of(valid: Valid) -> Arrival | None:
+    """The seq a valid message proves arrived, in which epoch (None: no seq)."""
+    message = valid.message
+    seq = message.seq
+    if seq is None:
+        return None
+    epoch: int | None
+    if isinstance(message, ReplayUnavailable):
+        epoch = None  # its epoch field names the range; it was sent in the current boot
+    elif isinstance(message, StatusMessage) and message.epoch is None:
+        epoch = None  # a status is outside the replay buffer: it never switches the epoch
+    else:
+        epoch = NO_EPOCH if message.epoch is None else message.epoch
+    return Arrival(epoch, seq, message.ts, valid.received.received_at)
+
+
+def tracked(items: Sequence[Classified], outcomes: Sequence[Outcome], devices: Iterable[str]) -> list[int]:
+    """Positions of the valid messages with a seq of ``devices`` that were stored or duplicates."""
+    wanted = set(devices)
+    return [
+        index
+        for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True))
+        if isinstance(item, Valid)
+        and item.device_id in wanted
+        and outcome in ARRIVED
+        and item.message.seq is not None
+    ]
+
+
+def track_gaps(
+    conn: psycopg.Connection,
+    items: Sequence[Classified],
+    outcomes: Sequence[Outcome],
+    states: Mapping[str, DeviceState],
+    policy: ReplayPolicy,
+) -> GapTally:
+    """Apply the batch's seqs to its devices' gaps (``states``: the circulo devices only)."""
+    positions = tracked(items, outcomes, states)
+    tally = GapTally()
+    if not positions:
+        return tally
+    devices = sorted({items[i].device_id or "" for i in positions})
+    loaded = load_pending(conn, devices)
+    trackers = {d: tracker_of(states[d], loaded.get(d, []), policy) for d in devices}
+    for index in positions:
+        valid = items[index]
+        if not isinstance(valid, Valid):
+            continue
+        tracker = trackers[valid.device_id]
+        arrival = arrival_of(valid)
+        if arrival is not None:
+            tracker.arrive(arrival)
+        if isinstance(valid.message, ReplayUnavailable) and outcomes[index] is Outcome.STORED:
+            tracker.unavailable(unavailable_of(valid.message, valid.received.received_at))
+    write_gaps(conn, trackers)
+    for device_id, tracker in trackers.items():
+        fold_into(states[device_id], tracker)
+        tally.add(tracker.tally)
+    return tally
+
+
+def unavailable_of(message: ReplayUnavailable, received_at: datetime) -> Unavailable:
+    return Unavailable(message.epoch, message.from_seq, message.to_seq, received_at)
+
+
+def tracker_of(state: DeviceState, pending: list[Gap], policy: ReplayPolicy) -> DeviceGaps:
+    """A device's gap tracker from its state row; a row from before epochs counts as epoch -1."""
+    epoch = state.seq_epoch
+    if epoch is None and state.last_seq is not None:
+        epoch = NO_EPOCH
+    return DeviceGaps(
+        policy, epoch=epoch, last_seq=state.last_seq, last_ts=state.last_seq_ts, pending=pending
+    )
+
+
+def fold_into(state: DeviceState, tracker: DeviceGaps) -> None:
+    """The tracker's frontier and counts, back into the device's state row."""
+    state.last_seq, state.seq_epoch, state.last_seq_ts = tracker.last_seq, tracker.epoch, tracker.last_ts
+    state.seq_missing = max(0, state.seq_missing + tracker.missing_delta)
+    state.seq_resets += tracker.resets
+
+
+def load_pending(conn: psycopg.Connection, devices: Sequence[str]) -> dict[str, list[Gap]]:
+    """The devices' open and requested gaps, locked for this transaction."""
+    pending: dict[str, list[Gap]] = {}
+    for row in conn.execute(queries.LOCK_PENDING_GAPS, (list(devices),)).fetchall():
+        gap = gap_of(row[1:])
+        pending.setdefault(row[0], []).append(gap)
+    return pending
+
+
+def gap_of(row: Sequence[Any]) -> Gap:
+    values = dict(zip(queries.GAP_COLUMNS, row, strict=True))
+    return Gap(**values, stored_key=(values["epoch"], values["from_seq"]))
+
+
+def gap_row(device_id: str, gap: Gap) -> tuple[Any, ...]:
+    """The INSERT_GAP parameters of a gap."""
+    return (device_id, gap.missing, *(getattr(gap, c) for c in queries.GAP_COLUMNS))
+
+
+def write_gaps(conn: psycopg.Connection, trackers: Mapping[str, DeviceGaps]) -> None:
+    """Delete the stored rows that changed, then insert their pieces, new gaps and closed ones."""
+    removed = [(d, epoch, start) for d, t in trackers.items() for epoch, start in sorted(t.removed)]
+    written = [gap_row(d, gap) for d, t in trackers.items() for gap in t.written()]
+    with conn.cursor() as cur:
+        if removed:
+            cur.execute(queries.DELETE_GAPS, tuple(list(column) for column in zip(*removed, strict=True)))
+        if written:
+            cur.executemany(queries.INSERT_GAP, written)
