@@ -134,6 +134,13 @@ def test_a_gap_after_an_hour_or_of_another_meter_does_not_hold_it(data: RewardsD
     data.watermark(T0 + 68 * MINUTE)
     engine.cycle()
     assert data.settlement_ids() == [H10]
+    # a gap found now but lying wholly in the settled hour 10 does not hold hour 11
+    meter_minutes(data, range(71, 126))
+    data.gap("m1", 20, 22, before_ts=T0 + 19 * MINUTE, after_ts=T0 + 23 * MINUTE,
+             after_received_at=T0 + 124 * MINUTE, give_up_at=T0 + 134 * MINUTE)  # fmt: skip
+    data.watermark(T0 + 125 * MINUTE)
+    engine.cycle()
+    assert data.settlement_ids() == [H10, "green:coop1:2025-06-01T11:00Z"]
 
 
 def test_a_gap_without_a_known_start_holds_every_hour_until_its_give_up_time(
@@ -255,13 +262,25 @@ def test_drain_settles_everything_whatever_is_pending(data: RewardsData, engine:
 
 def test_replay_bound_cuts_at_the_hour_of_the_first_pending_gap_until_w_passes_its_give_up_time() -> None:
     end = T0 + timedelta(hours=3)
-    gap = PendingGap("m1", T0 + 75 * MINUTE, held_until=T0 + 90 * MINUTE)
+    gap = PendingGap("m1", T0 + 75 * MINUTE, T0 + 80 * MINUTE, held_until=T0 + 90 * MINUTE)
     assert replay_bound(end, [gap], T0 + 80 * MINUTE) == T0 + timedelta(hours=1)
     assert replay_bound(end, [gap], T0 + 90 * MINUTE) == T0 + timedelta(hours=1)
     assert replay_bound(end, [gap], T0 + 91 * MINUTE) == end
     assert replay_bound(T0, [gap], T0 + 80 * MINUTE) == T0
-    assert replay_bound(end, [PendingGap("m1", None, T0 + 90 * MINUTE)], T0 + 80 * MINUTE) is None
+    unbounded = PendingGap("m1", None, T0 + 80 * MINUTE, T0 + 90 * MINUTE)
+    assert replay_bound(end, [unbounded], T0 + 80 * MINUTE) is None
     assert replay_bound(None, [gap], T0) is None
+
+
+def test_a_gap_that_ends_before_the_settled_hours_holds_nothing() -> None:
+    end = T0 + timedelta(hours=3)
+    gap = PendingGap("m1", T0 + 75 * MINUTE, T0 + 80 * MINUTE, held_until=T0 + 200 * MINUTE)
+    w = T0 + 170 * MINUTE
+    assert replay_bound(end, [gap], w, settled=T0 + timedelta(hours=2)) == end  # its readings change nothing
+    assert replay_bound(end, [gap], w, settled=T0 + 80 * MINUTE) == end
+    assert replay_bound(end, [gap], w, settled=T0 + 79 * MINUTE) == T0 + timedelta(hours=1)
+    open_ended = PendingGap("m1", T0 + 75 * MINUTE, None, held_until=T0 + 200 * MINUTE)
+    assert replay_bound(end, [open_ended], w, settled=T0 + timedelta(hours=2)) == T0 + timedelta(hours=1)
 
 
 def test_a_collection_is_cleared_only_once_w_passes_its_hold() -> None:

@@ -71,7 +71,8 @@ def coop_settle_end(conn: psycopg.Connection, coop_id: str, ctx: PlanContext) ->
             sql.PENDING_GAPS, {"coop_id": coop_id, "replay_timeout_s": ctx.replay_timeout_s}
         )
     ]
-    return replay_bound(settle_end(done, recent, ctx.watermark), gaps, ctx.watermark)
+    end = settle_end(done, recent, ctx.watermark)
+    return replay_bound(end, gaps, ctx.watermark, settled_through(conn, coop_id))
 
 
 def settled_through(conn: psycopg.Connection, coop_id: str) -> datetime | None:

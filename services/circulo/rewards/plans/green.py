@@ -186,27 +186,38 @@ def settle_end(
 
 @dataclass(frozen=True)
 class PendingGap:
-    """A meter's replay gap still open or requested (SPEC §11): messages after ``before_ts`` are
-    missing (None: from any time), and it holds the meter back until W passes ``held_until``."""
+    """A meter's replay gap still open or requested (SPEC §11): readings between ``before_ts`` and
+    ``after_ts`` are missing (None: unbounded on that side), and it holds the meter back until W
+    passes ``held_until``."""
 
     device_id: str
     before_ts: datetime | None
+    after_ts: datetime | None
     held_until: datetime
 
 
 def replay_bound(
-    end: datetime | None, gaps: Iterable[PendingGap], watermark: datetime | None
+    end: datetime | None,
+    gaps: Iterable[PendingGap],
+    watermark: datetime | None,
+    settled: datetime | None = None,
 ) -> datetime | None:
     """``end`` cut where a pending replay may still fill in a reading (SPEC §11).
 
-    A meter is not done with an hour while one of its pending gaps may cover it: the gap's
-    missing readings follow ``before_ts``, so the first hour it may cover is ``before_ts``'s.
-    The wait is bounded: once W passes the gap's give-up time it holds nothing back (the ingest
-    declares it lost). A gap with no ``before_ts`` may cover any hour: nothing new settles.
+    A meter is not done with hour H while one of its pending gaps may cover it: ``before_ts <
+    end(H)`` and ``after_ts > start(H)``. Hours settle in order, so the first hour a gap holds
+    is ``before_ts``'s; a gap that ends before the co-op's settled hours (``after_ts ≤
+    settled``) holds nothing (its readings would change no amount). The wait is bounded: once
+    W passes the gap's give-up time it holds nothing back (the ingest declares it lost). A gap
+    with no ``before_ts`` may cover any hour before its ``after_ts``: nothing new settles.
     """
     if end is None or watermark is None:
         return end
-    holding = [gap for gap in gaps if gap.held_until >= watermark]
+    holding = [
+        gap
+        for gap in gaps
+        if gap.held_until >= watermark and (gap.after_ts is None or settled is None or gap.after_ts > settled)
+    ]
     if any(gap.before_ts is None for gap in holding):
         return None
     return min([end, *(hour_of(gap.before_ts) for gap in holding if gap.before_ts is not None)])
