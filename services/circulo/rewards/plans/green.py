@@ -4,9 +4,10 @@ A meter is done with hour H when one of its readings with ``ts ≥ end(H)`` is c
 the low watermark W has passed that reading's receipt, or when nothing has been received
 from it for the idle timeout (judged against W). The co-op settles every hour before the
 earliest point all its active meters reached (:func:`settle_end`), and not past an hour a
-pending replay of a meter's missing readings may still fill in (:func:`replay_bound`). Pairs whose hour had
-already settled when they arrived are credited in one ``green-late`` settlement, their
-original hours kept in the sources. The database shell is :mod:`circulo.rewards.green`.
+pending replay of a meter's missing readings may still fill in (:func:`replay_bound`).
+Pairs whose hour had already settled when they arrived are credited in one ``green-late``
+settlement, their original hours kept in the sources. The database shell is
+:mod:`circulo.rewards.green`.
 """
 
 from __future__ import annotations
