@@ -246,6 +246,32 @@ def insert_pki(conn: psycopg.Connection) -> None:
     )
 
 
+# Replay gaps (SPEC §11): (device, epoch, from, to, missing, state, lost_reason, opened/closed hour)
+REPLAY_GAPS = (
+    ("m-sunny-2", 3, 10, 14, 5, "requested", None, 10, None),
+    ("m-sunny-1", 1, 100, 109, 0, "recovered", None, 10, 11),
+    ("m-sunny-1", 1, 200, 203, 4, "lost", "unavailable", 11, 12),
+    ("m-windy-1", -1, 4294967295, 1, 2, "lost", "timeout", 12, 13),  # wraps: 3 seq, 1 arrived
+    ("m-windy-1", -1, 50, 50, 1, "open", None, 13, None),
+)
+
+
+def insert_replay_gaps(conn: psycopg.Connection) -> None:
+    """Replay gaps pending, recovered and lost, as the ingest records them (migration 0014)."""
+    for device, epoch, first, last, missing, state, reason, opened, closed in REPLAY_GAPS:
+        opened_at = DAY + timedelta(hours=opened)
+        conn.execute(
+            "INSERT INTO replay_gap (device_id, epoch, from_seq, to_seq, missing, before_ts, after_ts,"
+            " after_received_at, opened_at, state, requests, requested_at, give_up_at, closed_at,"
+            " lost_reason)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (device, epoch, first, last, missing, opened_at - STEP, opened_at, opened_at, opened_at, state,
+             0 if state == "open" else 1, None if state == "open" else opened_at + timedelta(seconds=30),
+             opened_at + timedelta(minutes=10), None if closed is None else DAY + timedelta(hours=closed),
+             reason),
+        )  # fmt: skip
+
+
 def insert_all(conn: psycopg.Connection, *, with_ledger: bool = False) -> None:
     """The whole fixture day (with the ledger and rewards rows when asked)."""
     insert_registry(conn)
@@ -254,6 +280,7 @@ def insert_all(conn: psycopg.Connection, *, with_ledger: bool = False) -> None:
     insert_repairs(conn)
     insert_fleet_state(conn)
     insert_pki(conn)
+    insert_replay_gaps(conn)
     if with_ledger:
         insert_ledger(conn)
         insert_rewards(conn)

@@ -5,8 +5,7 @@ A scenario writes rows relative to now (the rules compare with ``now()``), then 
 query — as it stands in the provisioned file — runs as a login role in ``circulo_reader``.
 The rows it returns are the firing alert instances; the test checks their labels, that the
 one number passes the rule's threshold, and that everything else stays quiet. Rules whose
-view another issue provides (certificates, replay gaps) run against a stand-in view with
-the documented columns.
+view reads another issue's tables (certificates, replay gaps) get rows in those tables.
 """
 
 from __future__ import annotations
@@ -348,15 +347,24 @@ def certificates(conn: psycopg.Connection) -> None:
 
 
 def replay_gaps(conn: psycopg.Connection) -> None:
-    """A stand-in for the replay issue's view (device_id, coop_id, opened_at, closed_at)."""
-    conn.execute(
-        "CREATE VIEW dashboards.replay_gap (device_id, coop_id, opened_at, closed_at) AS VALUES"
-        " ('m-1', 'sunny', now() - interval '30 minutes', NULL::timestamptz),"
-        " ('m-1', 'sunny', now() - interval '20 minutes', NULL),"
-        " ('m-2', 'sunny', now() - interval '2 minutes', NULL),"
-        " ('m-3', 'windy', now() - interval '2 hours', now() - interval '1 hour')"
-    )  # fmt: skip
-    conn.execute("GRANT SELECT ON dashboards.replay_gap TO circulo_reader")
+    """Replay gaps as the ingest records them (migration 0014), read through dashboards.replay_gap."""
+    for device_id, coop in (("m-1", "sunny"), ("m-2", "sunny"), ("m-3", "windy"), ("m-4", "windy")):
+        add_device(conn, device_id, "meter", coop)
+    gaps = (  # device, from_seq, missing, state, opened, closed (minutes ago), lost_reason
+        ("m-1", 10, 3, "requested", 30, None, None),  # pending 30 min: fires
+        ("m-1", 20, 2, "open", 20, None, None),
+        ("m-2", 10, 1, "requested", 2, None, None),  # pending 2 min: not yet
+        ("m-2", 30, 0, "recovered", 50, 40, None),  # recovered: fine
+        ("m-3", 10, 4, "lost", 120, 30, "unavailable"),  # final loss in the last hour: fires
+        ("m-4", 10, 5, "lost", 180, 90, "timeout"),  # final loss, but over an hour ago
+    )
+    for device_id, from_seq, missing, gap_state, opened, closed, reason in gaps:
+        conn.execute(
+            "INSERT INTO replay_gap (device_id, epoch, from_seq, to_seq, missing, after_received_at,"
+            " opened_at, state, closed_at, lost_reason) VALUES (%s, 1, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (device_id, from_seq, from_seq + 4, missing, ago(minutes=opened), ago(minutes=opened), gap_state,
+             None if closed is None else ago(minutes=closed), reason),
+        )  # fmt: skip
 
 
 # (rule, scenario, label sets that fire: the string columns of each row, in column order)
@@ -377,7 +385,7 @@ CASES: list[tuple[str, Scenario, set[tuple[str, ...]]]] = [
     ("broker_samples_stale", broker_samples, {("mosquitto-3",)}),
     ("certificate_expiry", certificates,
      {("m-1", "device"), ("CRL 7", "crl"), ("Sunny issuing CA", "ca"), ("postgres", "server")}),
-    ("replay_gap_open", replay_gaps, {("m-1", "sunny")}),
+    ("replay_gap_open", replay_gaps, {("m-1", "sunny", "pending"), ("m-3", "windy", "lost")}),
 ]  # fmt: skip
 
 
@@ -444,9 +452,4 @@ def test_one_device_recovering_clears_its_own_alert_and_leaves_the_others_firing
 def test_with_no_data_at_all_every_rule_returns_no_row_so_no_data_is_ok(
     db_url: str, reader_role: str, name: str
 ) -> None:
-    if name == "replay_gap_open":
-        with psycopg.connect(db_url) as conn:
-            conn.execute("CREATE VIEW dashboards.replay_gap (device_id, coop_id, opened_at, closed_at) AS "
-                         "SELECT ''::text, ''::text, now(), now() WHERE false")  # fmt: skip
-            conn.execute("GRANT SELECT ON dashboards.replay_gap TO circulo_reader")
     assert evaluate(db_url, reader_role, RULES[name]) == []

@@ -188,3 +188,36 @@ def test_the_security_row_shows_days_left_and_the_crl_age_for_the_co_op_in_view(
                       ("issuing", "Sunny Issuing CA"), ("root", "Sunny Root CA")]  # fmt: skip
     days = [r[names.index("Days left")] for r in rows]
     assert days == sorted(days) and days[2] > 1000  # m-sunny-2's current certificate, not the revoked one
+
+
+def test_the_replay_row_shows_pending_gaps_recovered_messages_and_final_loss_per_day(
+    loaded_db: str, reader_role: str
+) -> None:
+    with as_reader(loaded_db, reader_role) as conn:
+        pending = {
+            coops: run(
+                conn, grafana_sql(panel_sql("circulo-pipeline", "Replay gaps pending"), scope("hour", coops))
+            )
+            for coops in ((ALL,), ("sunny",))
+        }
+        assert pending[(ALL,)] == (["Open", "Requested", "Messages missing"], [(1, 1, 6)])
+        assert pending[("sunny",)][1] == [(0, 1, 5)]
+        names, rows = run(
+            conn, grafana_sql(panel_sql("circulo-pipeline", "Final loss per day"), scope("hour"))
+        )
+        assert [(r[1], r[2]) for r in rows] == [("timeout", 2), ("unavailable", 4)]
+        assert {r[0] for r in rows} == {data.DAY}
+        names, rows = run(
+            conn,
+            grafana_sql(panel_sql("circulo-pipeline", "Replay: messages recovered and lost"), scope("hour")),
+        )
+        assert [(r[0].hour, r[1], r[2]) for r in rows] == [
+            (11, "recovered", 10), (12, "lost (unavailable)", 4),
+            (13, "lost (timeout)", 2), (13, "recovered", 1),
+        ]  # fmt: skip
+        names, rows = run(
+            conn, grafana_sql(panel_sql("circulo-pipeline", "Pending replay gaps"), scope("hour", ("windy",)))
+        )
+    assert [(r[names.index("Device")], r[names.index("Range")], r[names.index("State")]) for r in rows] == [
+        ("m-windy-1", "50..50", "open")
+    ]

@@ -97,3 +97,14 @@ def test_the_mosquitto_service_runs_our_config_and_entrypoint() -> None:
     conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
     assert "plugin /usr/lib/mosquitto_dynamic_security.so" in conf
     assert "plugin_opt_config_file /mosquitto/data/dynamic-security.json" in conf
+
+
+def test_the_ingest_is_one_worker_with_a_plain_subscription_unless_a_shared_group_is_opted_in() -> None:
+    """Mosquitto 2.0 restores a plain durable subscription after a restart, not a $share one."""
+    ingest = [name for name, service in SERVICES.items() if "ingest" in service.get("command", [])]
+    assert ingest == ["ingest"]
+    assert "--shared-group" not in SERVICES["ingest"]["command"]
+    assert "deploy" not in SERVICES["ingest"]  # no replicas
+    # no value: passed on from deploy/.env only when the operator sets it there
+    assert SERVICES["ingest"]["environment"]["CIRCULO_SHARED_GROUP"] is None
+    assert "# CIRCULO_SHARED_GROUP=" in (DEPLOY / ".env.example").read_text(encoding="utf-8")

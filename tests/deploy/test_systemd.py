@@ -78,3 +78,9 @@ def test_systemd_analyze_finds_nothing_wrong_but_the_absent_binary(name: str) ->
     )
     problems = [line for line in result.stderr.splitlines() if line and "is not executable" not in line]
     assert problems == []
+
+
+def test_the_ingest_unit_subscribes_plainly_unless_a_shared_group_is_set_in_its_environment() -> None:
+    service = unit("circulo-ingest@.service")["Service"]
+    assert "--shared-group" not in service["ExecStart"]
+    assert "CIRCULO_SHARED_GROUP" in (SYSTEMD / "circulo-ingest@.service").read_text(encoding="utf-8")

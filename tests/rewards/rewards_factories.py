@@ -152,6 +152,37 @@ class RewardsData:
              repairer, digest(device_id, event_id)),
         )  # fmt: skip
 
+    def gap(
+        self,
+        device_id: str,
+        from_seq: int,
+        to_seq: int,
+        *,
+        before_ts: datetime | None,
+        after_ts: datetime | None,
+        after_received_at: datetime,
+        give_up_at: datetime | None,
+        state: str = "requested",
+        epoch: int = 1,
+    ) -> None:
+        """A replay gap as the ingest records it (SPEC §11, migration 0014)."""
+        self.conn.execute(
+            "INSERT INTO replay_gap (device_id, epoch, from_seq, to_seq, missing, before_ts, after_ts, "
+            "after_received_at, state, requests, give_up_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (device_id, epoch, from_seq, to_seq, to_seq - from_seq + 1, before_ts, after_ts,
+             after_received_at, state, 1 if state == "requested" else 0, give_up_at),
+        )  # fmt: skip
+
+    def close_gap(self, device_id: str, from_seq: int, state: str, at: datetime, epoch: int = 1) -> None:
+        """The gap recovered (every message arrived) or lost (reason ``timeout``)."""
+        self.conn.execute(
+            "UPDATE replay_gap SET state = %s, closed_at = %s, missing = CASE WHEN %s = 'recovered' "
+            "THEN 0 ELSE missing END, lost_reason = CASE WHEN %s = 'lost' THEN 'timeout' END "
+            "WHERE device_id = %s AND epoch = %s AND from_seq = %s",
+            (state, at, state, state, device_id, epoch, from_seq),
+        )
+
     def watermark(self, w: datetime, worker_id: str = "test-worker") -> None:
         """Publish W as a live ingest worker's low watermark."""
         self.conn.execute(

@@ -410,12 +410,13 @@ def _listed(device: Device, view: BrokerView | None) -> dict[str, Any]:
 @pass_cli
 @one_line_errors
 def device_show(ctx: CliContext, device_id: str, as_json: bool) -> None:
-    """Show one device (no secret: credentials are counted, never stored)."""
-    found = devices.show_device(registry_settings(ctx), device_id)
+    """Show one device (no secret: credentials are counted, never stored), its pending replay gaps
+    and its final loss (SPEC §11)."""
+    found, replay = devices.show_device_replay(registry_settings(ctx), device_id)
     if as_json:
-        echo_json(found.as_dict())
+        echo_json({**found.as_dict(), "replay": replay.as_dict()})
     else:
-        _lines(render.device_detail(found))
+        _lines([*render.device_detail(found), "", *render.replay_lines(replay)])
 
 
 CLEARABLE = ("location", "rated-power-w", "capacity-kg", "installer", "notes")

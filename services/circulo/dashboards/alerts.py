@@ -172,11 +172,12 @@ RULES: tuple[AlertRule, ...] = (
         "alert-certificate-expiry", (pipeline.UID, "Last checkpoint"), severity="critical",
     ),
     AlertRule(
-        "replay_gap_open", "Replay gap open", FLEET, "installers",
-        "{{ $labels.device_id }} ({{ $labels.coop_id }}) has a sequence gap open for "
-        "{{ printf \"%.0f\" $values.A.Value }} min",
-        "Run `circulo device check {{ $labels.device_id }}`; the device may no longer hold the messages.",
-        "alert-replay-gap-open", (fleet.UID, "Devices"),
+        "replay_gap_open", "Replay gap open or messages lost", FLEET, "installers",
+        "{{ $labels.device_id }} ({{ $labels.coop_id }}): {{ printf \"%.0f\" $values.A.Value }} messages "
+        "{{ $labels.problem }} (pending: a replay not done 10 min after the gap was found; lost: final)",
+        "Run `circulo device show {{ $labels.device_id }}` for its gaps and `circulo device check "
+        "{{ $labels.device_id }}`; see the runbook for a device that keeps losing messages.",
+        "alert-replay-gap-open", (pipeline.UID, "Pending replay gaps"),
     ),
 )  # fmt: skip
 

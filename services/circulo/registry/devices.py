@@ -23,7 +23,7 @@ from circulo.registry.bundle import IssuedCredentials
 from circulo.registry.certificates import DeviceCerts
 from circulo.registry.dynsec import SERVICE_ROLES, DynsecAdmin
 from circulo.registry.errors import BrokerStepFailed, InvalidInput
-from circulo.registry.model import Device, DeviceSpec, spec_differences
+from circulo.registry.model import Device, DeviceSpec, ReplayState, spec_differences
 from circulo.registry.provision import (
     OnIssued,
     SyncContext,
@@ -250,6 +250,12 @@ def sync_broker(
 def show_device(settings: RegistrySettings, device_id: str) -> Device:
     with store.database(settings.database_url) as conn:
         return store.require_device(conn, device_id)
+
+
+def show_device_replay(settings: RegistrySettings, device_id: str) -> tuple[Device, ReplayState]:
+    """The device and its replay gaps (SPEC §11): what is pending, what was lost for good."""
+    with store.database(settings.database_url) as conn:
+        return store.require_device(conn, device_id), store.replay_state(conn, device_id)
 
 
 def list_devices(settings: RegistrySettings, **filters: str | None) -> list[Device]:

@@ -1,8 +1,9 @@
-"""Frozen records of the registry: co-ops, members, device specifications and devices."""
+"""Frozen records of the registry: co-ops, members, device specifications, devices and their replay gaps."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -113,6 +114,52 @@ class Device:
             "credentials_version": self.credentials_version,
             "credentials_issued_at": self.credentials_issued_at,
             "broker_state": self.broker_state,
+        }
+
+
+@dataclass(frozen=True)
+class ReplayGap:
+    """A range of ``seq`` a device has not delivered yet and the ingest asks it to replay (SPEC §11)."""
+
+    epoch: int
+    from_seq: int
+    to_seq: int
+    missing: int
+    state: str
+    requests: int
+    opened_at: datetime
+    requested_at: datetime | None
+    give_up_at: datetime | None
+
+    @property
+    def seq_range(self) -> str:
+        """``from..to`` (it may wrap through 2^32 - 1 to 0)."""
+        return f"{self.from_seq}..{self.to_seq}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReplayState:
+    """A device's pending replay gaps, and what it lost for good: messages per reason
+    (``unavailable``: the device no longer held them; ``timeout``: no replay by the give-up time)."""
+
+    pending: tuple[ReplayGap, ...] = ()
+    lost_messages: Mapping[str, int] = field(default_factory=dict)
+    lost_gaps: int = 0
+    recovered_gaps: int = 0
+
+    @property
+    def lost_total(self) -> int:
+        """Messages whose loss is final."""
+        return sum(self.lost_messages.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": [gap.as_dict() for gap in self.pending],
+            "lost_final": {"messages": self.lost_total, "gaps": self.lost_gaps, **dict(self.lost_messages)},
+            "recovered_gaps": self.recovered_gaps,
         }
 
 

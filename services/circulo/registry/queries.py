@@ -52,6 +52,18 @@ COALESCE(c.version, 0), c.issued_at, COALESCE(c.broker_state, 'pending')
 DEVICE_FROM = "device d LEFT JOIN device_credentials c USING (device_id)"
 
 SELECT_DEVICE = f"SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} WHERE d.device_id = %s"
+
+# A device's replay gaps (SPEC §11, migration 0014): the pending ones, and the closed ones counted.
+SELECT_PENDING_GAPS = """
+SELECT epoch, from_seq, to_seq, missing, state, requests, opened_at, requested_at, give_up_at
+  FROM replay_gap WHERE device_id = %s AND state IN ('open', 'requested')
+ ORDER BY opened_at, epoch, from_seq
+"""
+SELECT_CLOSED_GAPS = """
+SELECT state, coalesce(lost_reason, ''), count(*), coalesce(sum(missing), 0)
+  FROM replay_gap WHERE device_id = %s AND state IN ('recovered', 'lost')
+ GROUP BY 1, 2 ORDER BY 1, 2
+"""
 SELECT_DEVICE_FOR_UPDATE = f"{SELECT_DEVICE} FOR UPDATE OF d"
 SELECT_DEVICES_FOR_UPDATE = f"""
 SELECT {DEVICE_COLUMNS} FROM {DEVICE_FROM} WHERE d.device_id = ANY(%s) ORDER BY d.device_id FOR UPDATE OF d

@@ -8,7 +8,7 @@ from typing import Any
 
 from circulo.registry.brokerlog import BrokerView, Transport
 from circulo.registry.check import CheckReport, Verdict
-from circulo.registry.model import Device, Member
+from circulo.registry.model import Device, Member, ReplayState
 from circulo.registry.reconcile import Step, SyncAction
 
 VERDICT_MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
@@ -73,6 +73,26 @@ def device_detail(device: Device) -> list[str]:
     fields = device.as_dict()
     width = max(len(name) for name in fields)
     return [f"{name.ljust(width)}  {_cell(value)}" for name, value in fields.items()]
+
+
+def replay_lines(state: ReplayState) -> list[str]:
+    """A device's pending replay gaps as a table, and its final loss counted (SPEC §11)."""
+    if state.pending:
+        rows = [
+            (g.epoch, g.seq_range, g.missing, g.state, g.requests, g.opened_at, g.give_up_at)
+            for g in state.pending
+        ]
+        lines = [f"replay gaps pending: {len(rows)}"]
+        lines += table(("EPOCH", "RANGE", "MISSING", "STATE", "REQUESTS", "FOUND", "GIVES UP"), rows)
+    else:
+        lines = ["replay gaps pending: none"]
+    if state.lost_total:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(state.lost_messages.items()))
+        lines.append(f"final loss: {state.lost_total} messages in {state.lost_gaps} gaps ({reasons})")
+    else:
+        lines.append("final loss: none")
+    lines.append(f"gaps recovered by replay: {state.recovered_gaps}")
+    return lines
 
 
 def member_rows(members: Sequence[Member]) -> list[str]:

@@ -11,7 +11,7 @@ import psycopg
 
 from circulo.errors import CirculoError, NotFound, ServiceUnavailable
 from circulo.registry import emqx, queries
-from circulo.registry.model import Coop, Device, DeviceSpec, Member, OpenData
+from circulo.registry.model import Coop, Device, DeviceSpec, Member, OpenData, ReplayGap, ReplayState
 from circulo.store.db import connect, first_line
 
 
@@ -48,6 +48,20 @@ def require_device(conn: psycopg.Connection, device_id: str, *, for_update: bool
     if device is None:
         raise NotFound(f"device {device_id} is not registered (see `circulo device list`)")
     return device
+
+
+def replay_state(conn: psycopg.Connection, device_id: str) -> ReplayState:
+    """The device's pending replay gaps and its closed ones counted (final loss per reason)."""
+    pending = tuple(ReplayGap(*row) for row in conn.execute(queries.SELECT_PENDING_GAPS, (device_id,)))
+    lost: dict[str, int] = {}
+    lost_gaps = recovered = 0
+    for state, reason, gaps, missing in conn.execute(queries.SELECT_CLOSED_GAPS, (device_id,)):
+        if state == "lost":
+            lost[reason] = int(missing)
+            lost_gaps += gaps
+        else:
+            recovered += gaps
+    return ReplayState(pending, lost, lost_gaps, recovered)
 
 
 def lock_devices(conn: psycopg.Connection, device_ids: Sequence[str]) -> dict[str, Device]:

@@ -12,7 +12,7 @@ import psycopg
 
 from circulo.rewards.plans.deposits import LateDeposit, PendingCollection, deposit_settlement, late_settlement
 from circulo.rewards.queries import recycling as sql
-from circulo.rewards.records import CycleContext, Settlement
+from circulo.rewards.records import DEFAULT_REPLAY_TIMEOUT_S, CycleContext, Settlement
 from circulo.rewards.rules import Collection, Deposit, utc_day
 from circulo.rewards.settlement import (
     claim_events,
@@ -25,12 +25,14 @@ from circulo.rewards.settlement import (
 )
 
 
-def pending_collections(conn: psycopg.Connection) -> list[PendingCollection]:
-    """Every collection not yet claimed."""
+def pending_collections(
+    conn: psycopg.Connection, replay_timeout_s: float = DEFAULT_REPLAY_TIMEOUT_S
+) -> list[PendingCollection]:
+    """Every collection not yet claimed, with how long a pending replay gap holds it back."""
     return [
-        PendingCollection(Collection(device_id, event_id, ts, weight_g), received_at, coop_id)
-        for device_id, event_id, ts, received_at, weight_g, coop_id, _last in conn.execute(
-            sql.PENDING_COLLECTIONS
+        PendingCollection(Collection(device_id, event_id, ts, weight_g), received_at, coop_id, held_until)
+        for device_id, event_id, ts, received_at, weight_g, coop_id, _last, held_until in conn.execute(
+            sql.PENDING_COLLECTIONS, {"replay_timeout_s": replay_timeout_s}
         )
     ]
 

@@ -149,6 +149,7 @@ class RewardsEngine:
             grace_s=collection_grace_s(self.settings, self.policy),
             idle_timeout_s=idle_timeout_s(self.settings, self.policy),
             governance=governance,
+            replay_timeout_s=self.settings.replay_timeout_s,
         )
 
     def cycle(self, conn: psycopg.Connection, epoch: int, *, drain: bool = False) -> CycleReport:
@@ -185,7 +186,7 @@ class RewardsEngine:
     def settle_recycling(self, conn: psycopg.Connection, ctx: CycleContext, tally: CycleTally) -> None:
         """Collections, late deposits and repairs, in ``(ts, device_id, event_id)`` order."""
         work: list[tuple[tuple[datetime, str, str], Callable[[], Settlement]]] = []
-        pending = deposits.pending_collections(conn)
+        pending = deposits.pending_collections(conn, ctx.replay_timeout_s)
         for item in ready_collections(pending, watermark=ctx.watermark, grace_s=ctx.grace_s, drain=ctx.drain):
             work.append((item.order_key, partial(deposits.commit_collection, conn, item, ctx)))
         for late in deposits.late_deposits(conn):

@@ -25,6 +25,7 @@ from circulo.rewards.plans.green import (
     GreenPlan,
     MeterAdvance,
     MeterHour,
+    PendingGap,
     drain_end,
     green_settlement,
     last_settled_through,
@@ -32,6 +33,7 @@ from circulo.rewards.plans.green import (
     plan_bundles,
     plan_green,
     plan_production,
+    replay_bound,
     settle_end,
 )
 from circulo.rewards.queries import green as sql
@@ -51,7 +53,8 @@ def coops_with_meters(conn: psycopg.Connection) -> list[str]:
 
 
 def coop_settle_end(conn: psycopg.Connection, coop_id: str, ctx: PlanContext) -> datetime | None:
-    """:func:`settle_end` for a co-op from the database (not used in drain mode)."""
+    """:func:`settle_end` for a co-op from the database, bounded by its meters' pending replay gaps
+    (:func:`replay_bound`; not used in drain mode)."""
     if ctx.watermark is None:
         return None
     since = ctx.watermark - timedelta(seconds=ctx.idle_timeout_s)
@@ -62,7 +65,14 @@ def coop_settle_end(conn: psycopg.Connection, coop_id: str, ctx: PlanContext) ->
         row[0]: row[1]
         for row in conn.execute(sql.METER_FRONTIER, {"coop_id": coop_id, "watermark": ctx.watermark})
     }
-    return settle_end(done, recent, ctx.watermark)
+    gaps = [
+        PendingGap(*row)
+        for row in conn.execute(
+            sql.PENDING_GAPS, {"coop_id": coop_id, "replay_timeout_s": ctx.replay_timeout_s}
+        )
+    ]
+    end = settle_end(done, recent, ctx.watermark)
+    return replay_bound(end, gaps, ctx.watermark, settled_through(conn, coop_id))
 
 
 def settled_through(conn: psycopg.Connection, coop_id: str) -> datetime | None:

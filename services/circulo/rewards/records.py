@@ -27,6 +27,9 @@ SettlementKind = Literal[
 
 Source = Mapping[str, Any]
 
+# SPEC §11: a replay gap holds settlement back at most this long after its receipt.
+DEFAULT_REPLAY_TIMEOUT_S = 600.0
+
 
 @dataclass(frozen=True)
 class PlanContext:
@@ -34,6 +37,8 @@ class PlanContext:
 
     ``policy`` is the deployment's policy; a governed co-op's settlements use the policy its
     members adopted, found with :meth:`at` (``governance`` holds what the ledger records).
+    ``replay_timeout_s`` bounds how long a pending replay gap (SPEC §11) holds a meter's hour
+    or a bin's collection back, for a gap the ingest has not yet given a give-up time.
     Member statements (:mod:`circulo.statements.pending`) plan with one to estimate what is
     pending exactly as the engine will settle it, without being able to sign anything.
     """
@@ -45,6 +50,7 @@ class PlanContext:
     idle_timeout_s: float
     governance: GovernanceState | None = None
     adopted_by: str | None = None
+    replay_timeout_s: float = DEFAULT_REPLAY_TIMEOUT_S
 
     def at(self, coop_id: str | None, moment: datetime | None) -> Self:
         """This context with the policy in force for ``coop_id`` at ``moment`` (SPEC §14).

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from circulo.ledger.settings import KEY_FILE_NAME, default_state_dir
 from circulo.rewards.policy import Policy
+from circulo.rewards.records import DEFAULT_REPLAY_TIMEOUT_S
 from circulo.settings import CommonSettings
 
 
@@ -24,7 +25,9 @@ class RewardsSettings(CommonSettings):
     ``$state_dir/ledger-signing.key``, else ``~/.config/circulo/ledger-signing.key``).
     ``grace_s`` and ``idle_timeout_s`` override the policy's ``collection_grace_s`` and
     ``idle_timeout_s`` when set: they tune *when* things settle to an installation's
-    ingest latency (the policy holds the defaults).
+    ingest latency (the policy holds the defaults). ``replay_timeout_s`` is the ingest's
+    setting of the same name (SPEC §11): the longest a pending replay gap without a give-up
+    time holds a meter's hour or a bin's collection back.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -38,6 +41,7 @@ class RewardsSettings(CommonSettings):
     grace_s: Annotated[float | None, Field(ge=0)] = None
     idle_timeout_s: Annotated[float | None, Field(gt=0)] = None
     lock_poll_s: Annotated[float, Field(gt=0)] = 1.0
+    replay_timeout_s: Annotated[float, Field(gt=0)] = DEFAULT_REPLAY_TIMEOUT_S
 
     @model_validator(mode="before")
     @classmethod

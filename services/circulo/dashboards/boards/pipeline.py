@@ -1,9 +1,10 @@
-"""Pipeline and ledger: ingest rate and lag, commit watermark, rewards cycles, ledger health.
+"""Pipeline and ledger: ingest rate and lag, commit watermark, rewards cycles, replay, ledger health.
 
 Everything here is read from the database (no Prometheus data source): the ingest's
 throughput and delay from the per-minute rollup of receipt times, commit latency bounded
 by each worker's low watermark (now - W), the rewards engine's settlements and progress
-marks, and the ledger head with a link check.
+marks, replay gaps (SPEC §11: pending, recovered, final loss), and the ledger head with a
+link check.
 """
 
 from __future__ import annotations
@@ -82,6 +83,42 @@ def rewards_row(dashboard: db.Dashboard) -> db.Dashboard:
     )  # fmt: skip
 
 
+def replay_row(dashboard: db.Dashboard) -> db.Dashboard:
+    """Replay on request (SPEC §11): gaps pending, messages recovered, final loss per day."""
+    messages: timeseries.Panel = series_panel(
+        "Replay: messages recovered and lost",
+        "Messages of closed replay gaps per bucket: recovered (republished by the device) and lost for good.",
+        9,
+        8,
+    )
+    loss: timeseries.Panel = series_panel(
+        "Final loss per day",
+        "Messages whose loss is final, per UTC day and reason (messages_lost_final{reason}).",
+        9,
+        8,
+    )
+    gaps: table.Panel = table_panel(
+        "Pending replay gaps",
+        "Open or requested gaps; the rewards engine holds the hours and collections they cover.",
+        24,
+        6,
+    )
+    return (
+        dashboard.with_row(db.Row("Replay"))
+        .with_panel(stat_panel("pipeline/replay_pending", "Replay gaps pending",
+                               "Gaps open (waiting for replay_after) or requested, and what they lack.",
+                               "none")
+                    .thresholds(thresholds((0, "green"), (1, "yellow"))))
+        .with_panel(messages.with_target(target("pipeline/replay_messages")).unit("none").min(0)
+                    .draw_style(cm.GraphDrawStyle.BARS).fill_opacity(70)
+                    .stacking(common.StackingConfig().mode(cm.StackingMode.NORMAL)))
+        .with_panel(loss.with_target(target("pipeline/replay_loss_daily")).unit("none").min(0)
+                    .draw_style(cm.GraphDrawStyle.BARS).fill_opacity(70)
+                    .stacking(common.StackingConfig().mode(cm.StackingMode.NORMAL)))
+        .with_panel(gaps.with_target(table_target("pipeline/replay_gaps")))
+    )  # fmt: skip
+
+
 def ledger_row(dashboard: db.Dashboard) -> db.Dashboard:
     """Ledger length, head age, chain links and the last checkpoint."""
     return (
@@ -104,4 +141,4 @@ def dashboard() -> db.Dashboard:
         "Operators' view: ingest throughput and delay, commit watermark, rewards cycles, ledger health.",
         resolutions=("minute", "hour"),
     )
-    return ledger_row(rewards_row(ingest_row(board)))
+    return ledger_row(replay_row(rewards_row(ingest_row(board))))

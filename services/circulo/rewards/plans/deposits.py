@@ -2,10 +2,11 @@
 
 A collection is ready once W has passed its receipt time plus the grace (so deposits
 still in flight through another ingest worker are in), and only after the bin's earlier
-collections. Its window holds the deposits after the previous settled collection (or
-since the bin began) up to the collection's ``ts``. A deposit that arrives after its
-window settled mints nothing (flag ``late``). The database shell is
-:mod:`circulo.rewards.deposits`.
+collections, and not while a replay of its bin's missing messages that may belong to its
+window is pending (SPEC §11: bounded by the gap's give-up time). Its window holds the
+deposits after the previous settled collection (or since the bin began) up to the
+collection's ``ts``. A deposit that arrives after its window settled mints nothing (flag
+``late``). The database shell is :mod:`circulo.rewards.deposits`.
 """
 
 from __future__ import annotations
@@ -38,11 +39,16 @@ from circulo.rewards.rules import (
 
 @dataclass(frozen=True)
 class PendingCollection:
-    """A collection not yet settled, with what readiness is judged by."""
+    """A collection not yet settled, with what readiness is judged by.
+
+    ``held_until``: the latest give-up time of the bin's pending replay gaps that may hide a
+    message of its window (SPEC §11); until W passes it the collection waits.
+    """
 
     collection: Collection
     received_at: datetime
     coop_id: str
+    held_until: datetime | None = None
 
     @property
     def order_key(self) -> tuple[datetime, str, str]:
@@ -68,8 +74,13 @@ class LateDeposit:
 def collection_cleared(
     item: PendingCollection, *, watermark: datetime | None, grace_s: float, drain: bool
 ) -> bool:
-    """Whether W has passed the collection's receipt plus the grace (always, when draining)."""
-    return drain or (watermark is not None and item.received_at + timedelta(seconds=grace_s) < watermark)
+    """Whether W has passed the collection's receipt plus the grace, and every pending replay gap
+    that may hide one of its deposits has been recovered or given up (always, when draining)."""
+    if drain:
+        return True
+    if watermark is None or item.received_at + timedelta(seconds=grace_s) >= watermark:
+        return False
+    return item.held_until is None or item.held_until < watermark
 
 
 def ready_collections(

@@ -3,9 +3,11 @@
 A meter is done with hour H when one of its readings with ``ts ≥ end(H)`` is committed and
 the low watermark W has passed that reading's receipt, or when nothing has been received
 from it for the idle timeout (judged against W). The co-op settles every hour before the
-earliest point all its active meters reached (:func:`settle_end`). Pairs whose hour had
-already settled when they arrived are credited in one ``green-late`` settlement, their
-original hours kept in the sources. The database shell is :mod:`circulo.rewards.green`.
+earliest point all its active meters reached (:func:`settle_end`), and not past an hour a
+pending replay of a meter's missing readings may still fill in (:func:`replay_bound`).
+Pairs whose hour had already settled when they arrived are credited in one ``green-late``
+settlement, their original hours kept in the sources. The database shell is
+:mod:`circulo.rewards.green`.
 """
 
 from __future__ import annotations
@@ -181,6 +183,45 @@ def settle_end(
             return None
         ends.append(hour_of(ts))
     return min(ends)
+
+
+@dataclass(frozen=True)
+class PendingGap:
+    """A meter's replay gap still open or requested (SPEC §11): readings between ``before_ts`` and
+    ``after_ts`` are missing (None: unbounded on that side), and it holds the meter back until W
+    passes ``held_until``."""
+
+    device_id: str
+    before_ts: datetime | None
+    after_ts: datetime | None
+    held_until: datetime
+
+
+def replay_bound(
+    end: datetime | None,
+    gaps: Iterable[PendingGap],
+    watermark: datetime | None,
+    settled: datetime | None = None,
+) -> datetime | None:
+    """``end`` cut where a pending replay may still fill in a reading (SPEC §11).
+
+    A meter is not done with hour H while one of its pending gaps may cover it: ``before_ts <
+    end(H)`` and ``after_ts > start(H)``. Hours settle in order, so the first hour a gap holds
+    is ``before_ts``'s; a gap that ends before the co-op's settled hours (``after_ts ≤
+    settled``) holds nothing (its readings would change no amount). The wait is bounded: once
+    W passes the gap's give-up time it holds nothing back (the ingest declares it lost). A gap
+    with no ``before_ts`` may cover any hour before its ``after_ts``: nothing new settles.
+    """
+    if end is None or watermark is None:
+        return end
+    holding = [
+        gap
+        for gap in gaps
+        if gap.held_until >= watermark and (gap.after_ts is None or settled is None or gap.after_ts > settled)
+    ]
+    if any(gap.before_ts is None for gap in holding):
+        return None
+    return min([end, *(hour_of(gap.before_ts) for gap in holding if gap.before_ts is not None)])
 
 
 def late_settlement_id(coop_id: str, meter_hours: Sequence[MeterHour]) -> str:

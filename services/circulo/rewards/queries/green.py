@@ -30,6 +30,16 @@ SELECT d.device_id,
  WHERE d.coop_id = %(coop_id)s AND d.kind = 'meter' AND d.status <> 'retired'
 """
 
+# Replay gaps (SPEC §11) of the co-op's meters still pending: where each begins and until when
+# (W) it may hold the meter back (its give-up time; before the ingest set one, its gap's
+# receipt plus replay_timeout).
+PENDING_GAPS: LiteralString = """
+SELECT g.device_id, g.before_ts, g.after_ts,
+       coalesce(g.give_up_at, g.after_received_at + %(replay_timeout_s)s * interval '1 second') AS held_until
+  FROM replay_gap g JOIN device d ON d.device_id = g.device_id
+ WHERE d.coop_id = %(coop_id)s AND d.kind = 'meter' AND g.state IN ('open', 'requested')
+"""
+
 COUNT_METERS: LiteralString = "SELECT count(*) FROM device WHERE coop_id = %(coop_id)s AND kind = 'meter'"
 
 GREEN_PROGRESS: LiteralString = (

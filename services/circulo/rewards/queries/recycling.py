@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import LiteralString
 
-# Collections not yet settled, per bin in ts order (readiness is judged in Python).
+# Collections not yet settled, per bin in ts order (readiness is judged in Python), each with
+# the latest time until which a pending replay gap of its bin (SPEC §11) may hold it back: a
+# gap that may hide a message with ts up to the collection's and after the last settled one
+# (a gap without a give-up time yet: its receipt plus replay_timeout).
 PENDING_COLLECTIONS: LiteralString = """
 SELECT e.device_id, e.event_id, e.ts, e.received_at, e.weight_g, d.coop_id,
-       p.last_collection_ts
+       p.last_collection_ts,
+       (SELECT max(coalesce(g.give_up_at,
+                            g.after_received_at + %(replay_timeout_s)s * interval '1 second'))
+          FROM replay_gap g
+         WHERE g.device_id = e.device_id AND g.state IN ('open', 'requested')
+           AND (g.before_ts IS NULL OR g.before_ts <= e.ts)
+           AND (g.after_ts IS NULL OR p.last_collection_ts IS NULL OR g.after_ts > p.last_collection_ts))
+           AS held_until
   FROM bin_event e
   JOIN device d ON d.device_id = e.device_id
   LEFT JOIN reward_bin_progress p ON p.device_id = e.device_id
