@@ -12,7 +12,9 @@ Measurements (QoS 1, ack after commit, a realistic mix from 1,000 devices):
   over TLS in both): what TLS costs.
 Baselines, same broker and database:
 1. broker ceiling: a paho subscriber with the same protocol options that does nothing
-   with the messages (acknowledges each at once);
+   with the messages (acknowledges each at once); and the physical limit next to it, the C
+   client ``mosquitto_sub -c -q 1`` (libmosquitto, the same session options) counting the
+   backlog until drained;
 2. database ceiling: the same rows written with COPY directly, 2,000 per transaction;
 3. naive pipeline: paho callback, one INSERT per message, autocommit.
 
@@ -231,6 +233,24 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
         c.disconnect()
         c.loop_stop()
     return n / (got["last"] - got["first"])
+
+
+def c_client_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive_maximum: int) -> float:
+    """The physical limit: libmosquitto's ``mosquitto_sub -c -q 1`` (C, MQTT v5, the same persistent
+    session and Receive Maximum; the library acknowledges each message as it arrives) drains the
+    same backlog, counting to N (``-C``). Timed from its start to its exit, connection and TLS
+    handshake included: messages/s."""
+    ep = MqttEndpoint.from_url(stack.mqtt_url("watcher"))
+    args = ["mosquitto_sub", "-h", ep.host, "-p", str(ep.port)]
+    args += ["-u", ep.username or "", "-P", ep.password or ""]
+    args += ["--cafile", ep.cafile] if ep.tls and ep.cafile else []
+    args += ["-V", "mqttv5", "-c", "-x", "3600", "-q", "1", "-i", "bench-c-ceiling", "-t", "circulo/v1/#"]
+    args += ["-D", "connect", "receive-maximum", str(receive_maximum), "-N", "-F", ""]
+    subprocess.run([*args, "-E"], check=True, timeout=30)  # the session and its subscription
+    publish(stack.mqtt_url("publisher"), messages)
+    started = time.perf_counter()
+    subprocess.run([*args, "-C", str(len(messages))], check=True, timeout=600, stdout=subprocess.DEVNULL)
+    return len(messages) / (time.perf_counter() - started)
 
 
 # --- database helpers ---------------------------------------------------------------------------
@@ -649,6 +669,23 @@ def profiled_drain(stack: BenchStack, count: int, start: datetime, profiled: int
     return {"ingest_1_profiled": rate, "profiled_meters": profiled}
 
 
+def drain_baselines(
+    stack: BenchStack, messages: list[tuple[str, bytes]], naive: int, results: dict[str, Any]
+) -> None:
+    """The ceilings, the naive pipeline and the one-worker drain, into ``results``."""
+    results["publish_rate"] = None
+    results["broker_ceiling"] = broker_ceiling(stack, messages, 5000)
+    print(f"broker ceiling      {results['broker_ceiling']:10.0f} msg/s", flush=True)
+    results["c_client_ceiling"] = c_client_ceiling(stack, messages, 5000)
+    print(f"C client ceiling    {results['c_client_ceiling']:10.0f} msg/s", flush=True)
+    results["database_ceiling"] = database_ceiling(stack, messages)
+    print(f"database ceiling    {results['database_ceiling']:10.0f} rows/s", flush=True)
+    results["naive"] = naive_pipeline(stack, messages[:naive])
+    print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
+    results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one")
+    print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=200_000)
@@ -656,6 +693,7 @@ def main() -> None:
     parser.add_argument("--steady-s", type=float, default=20)
     parser.add_argument("--tls-rounds", type=int, default=2, help="plaintext/TLS drain pairs")
     parser.add_argument("--only-tls", action="store_true", help="only the plaintext/TLS comparison")
+    parser.add_argument("--only-drain", action="store_true", help="ceilings, naive, 1 worker")
     parser.add_argument("--classify", type=int, default=60_000, help="messages per classification round")
     parser.add_argument("--classify-only", action="store_true", help="only the in-process classification")
     parser.add_argument("--profiled-meters", type=int, default=0, help="of 600 meters, Shelly/Tasmota ones")
@@ -679,15 +717,12 @@ def main() -> None:
             RESULTS.mkdir(exist_ok=True)
             (RESULTS / "ingest-tls.json").write_text(json.dumps(results, indent=2) + "\n")
             return
-        results["publish_rate"] = None
-        results["broker_ceiling"] = broker_ceiling(stack, messages, 5000)
-        print(f"broker ceiling      {results['broker_ceiling']:10.0f} msg/s", flush=True)
-        results["database_ceiling"] = database_ceiling(stack, messages)
-        print(f"database ceiling    {results['database_ceiling']:10.0f} rows/s", flush=True)
-        results["naive"] = naive_pipeline(stack, messages[: args.naive])
-        print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
-        results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one")
-        print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
+        drain_baselines(stack, messages, args.naive, results)
+        if args.only_drain:
+            print_ratios(results, ["ingest_1"])
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / "ingest-drain.json").write_text(json.dumps(results, indent=2) + "\n")
+            return
         results["ingest_2"] = ingest_drain(stack, messages, 2, "bench_two")
         print(f"ingest, 2 workers   {results['ingest_2']:10.0f} msg/s", flush=True)
         if args.profiled_meters:
@@ -701,17 +736,22 @@ def main() -> None:
             flush=True,
         )
         results["tls"] = tls_cost(stack, messages, args.tls_rounds)
-        for key in ("ingest_1", "ingest_2"):
-            print(
-                f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling, "
-                f"{results[key] / results['database_ceiling']:.2f} of database ceiling, "
-                f"{results[key] / results['naive']:.1f}x naive"
-            )
+        print_ratios(results, ["ingest_1", "ingest_2"])
         print_tls(results["tls"])
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
     finally:
         stack.stop()
+
+
+def print_ratios(results: dict[str, Any], keys: list[str]) -> None:
+    for key in keys:
+        print(
+            f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling (paho), "
+            f"{results[key] / results['c_client_ceiling']:.2f} of the C client's, "
+            f"{results[key] / results['database_ceiling']:.2f} of database ceiling, "
+            f"{results[key] / results['naive']:.1f}x naive"
+        )
 
 
 def print_tls(tls: dict[str, Any]) -> None:
