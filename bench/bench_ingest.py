@@ -31,6 +31,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -55,6 +56,25 @@ DEVICES = 1000
 RESULTS = Path(__file__).with_name("results")
 TABLES = ("meter_reading", "bin_reading", "bin_event", "repair_event")
 POLL_S = 0.05
+# CPU time per message of each drain (µs, all the consumer's threads), by result name: on a
+# machine shared with other work it moves far less than the wall-clock rates do
+CPU_US: dict[str, float] = {}
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of a running process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the message mix --------------------------------------------------------------------------
@@ -215,7 +235,7 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
         def on_connect(
             cl: mqtt.Client, *_: Any, connected: threading.Event = connected, got: dict[str, float] = got
         ) -> None:
-            got["first"] = time.perf_counter()
+            got["first"], got["cpu"] = time.perf_counter(), own_cpu_s()
             cl.subscribe("circulo/v1/#", qos=1)
             connected.set()
 
@@ -230,6 +250,7 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
             publish(stack.mqtt_url("publisher"), messages)
             continue
         done.wait(600)
+        CPU_US["broker_ceiling"] = 1e6 * (own_cpu_s() - got["cpu"]) / n
         c.disconnect()
         c.loop_stop()
     return n / (got["last"] - got["first"])
@@ -248,9 +269,11 @@ def c_client_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], recei
     args += ["-D", "connect", "receive-maximum", str(receive_maximum), "-N", "-F", ""]
     subprocess.run([*args, "-E"], check=True, timeout=30)  # the session and its subscription
     publish(stack.mqtt_url("publisher"), messages)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu_s()
     subprocess.run([*args, "-C", str(len(messages))], check=True, timeout=600, stdout=subprocess.DEVNULL)
-    return len(messages) / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    CPU_US["c_client_ceiling"] = 1e6 * (children_cpu_s() - cpu) / len(messages)
+    return len(messages) / elapsed
 
 
 # --- database helpers ---------------------------------------------------------------------------
@@ -442,6 +465,23 @@ class Ingest:
                 raise RuntimeError(f"ingest did not subscribe; see {self.log}")
             time.sleep(0.05)
 
+    def connections(self) -> int:
+        return self.log.read_text().count('"broker_connected"') if self.log.exists() else 0
+
+    def cpu_when_connected(self, before: int, timeout: float = 60) -> float:
+        """The process's CPU seconds once this start connected to the broker (polled)."""
+        assert self.process is not None
+        deadline = time.time() + timeout
+        while self.connections() <= before:
+            if time.time() > deadline:
+                raise RuntimeError(f"ingest did not connect; see {self.log}")
+            time.sleep(0.005)
+        return process_cpu_s(self.process.pid)
+
+    def cpu_s(self) -> float:
+        assert self.process is not None
+        return process_cpu_s(self.process.pid)
+
     def stop(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
@@ -492,9 +532,12 @@ def ingest_drain(
     for p in procs:
         p.stop()
     publish(stack.mqtt_url("publisher"), messages)
+    before = [p.connections() for p in procs]
     for p in procs:
         p.start()
+    cpu = [p.cpu_when_connected(b) for p, b in zip(procs, before, strict=True)]
     done = wait_committed(db_url, len(messages))
+    CPU_US[name] = 1e6 * sum(p.cpu_s() - c for p, c in zip(procs, cpu, strict=True)) / len(messages)
     done_wall = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - done)
     first_connect = min(p.connected_at() for p in procs)
     for p in procs:
@@ -745,6 +788,9 @@ def main() -> None:
 
 
 def print_ratios(results: dict[str, Any], keys: list[str]) -> None:
+    results["cpu_us_per_message"] = dict(CPU_US)
+    for name, us in CPU_US.items():
+        print(f"CPU per message     {name:<20} {us:8.1f} µs", flush=True)
     for key in keys:
         print(
             f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling (paho), "

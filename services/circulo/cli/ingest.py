@@ -32,10 +32,8 @@ from circulo.settings import load_settings
 @click.option(
     "--processes",
     type=int,
-    default=1,
-    show_default=True,
-    help="Run N workers of the --shared-group under one supervisor (one /healthz and /metrics; "
-    "a crashed worker is restarted; SIGTERM stops all gracefully). Worker ids: <worker-id>-0…N-1.",
+    help="Run N workers of the --shared-group under one supervisor (one /healthz and /metrics; a "
+    "crashed worker is restarted; SIGTERM stops all gracefully); ids <worker-id>-0…N-1 (default 1).",
 )
 @click.option(
     "--leave-group",
@@ -53,7 +51,7 @@ def command(
     flush_interval_ms: int | None,
     metrics_port: int | None,
     until_idle_s: float | None,
-    processes: int,
+    processes: int | None,
     leave_group: bool,
 ) -> None:
     """Run the ingest daemon: validate, store once or quarantine, acknowledge after commit."""
@@ -66,16 +64,17 @@ def command(
             batch_max=batch_max,
             flush_interval_ms=flush_interval_ms,
             metrics_port=metrics_port,
+            processes=processes,
         ),
         config_file=ctx.config_file,
         section="ingest",
     )
     setup_logging(ctx, json_lines=True)
-    if processes != 1:
-        check_processes(settings, processes)
+    if settings.processes > 1:
+        check_processes(settings, settings.processes)
         if until_idle_s is not None or leave_group:
             raise click.UsageError("--once and --leave-group run one worker: not with --processes")
-        run_supervised(settings, processes, json_lines=True)
+        run_supervised(settings, settings.processes, json_lines=True)
         return
     if leave_group and until_idle_s is None:
         until_idle_s = 5.0

@@ -48,7 +48,8 @@ STABLE_S = 60.0  # a worker up this long has its restart delay reset
 
 def worker_settings(settings: IngestSettings, index: int) -> IngestSettings:
     """Worker ``index`` of the group: a fixed id of its own, no HTTP server of its own."""
-    return settings.model_copy(update={"worker_id": f"{settings.worker_id}-{index}", "metrics_port": 0})
+    update = {"worker_id": f"{settings.worker_id}-{index}", "metrics_port": 0, "processes": 1}
+    return settings.model_copy(update=update)
 
 
 def check_processes(settings: IngestSettings, processes: int) -> None:
