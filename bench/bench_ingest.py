@@ -49,6 +49,7 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.stack import BenchStack, start_stack
+from circulo.ingest.fastclient import FastClient, new_fast_client
 from circulo.mqttclient import new_client
 from circulo.settings import MqttEndpoint
 
@@ -210,12 +211,22 @@ def session_properties(receive_maximum: int) -> Properties:
     return props
 
 
-def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive_maximum: int) -> float:
-    """A subscriber with the ingest's protocol options that only acknowledges: messages/s."""
-    client_id = "bench-ceiling"
+def broker_ceiling(
+    stack: BenchStack, messages: list[tuple[str, bytes]], receive_maximum: int, *, fast: bool = False
+) -> float:
+    """A subscriber with the ingest's protocol options that only acknowledges: messages/s.
+
+    ``fast``: with the ingest's own client (circulo.ingest.fastclient: buffered reads, one
+    PUBACK write per 500 messages) instead of stock paho."""
+    client_id = "bench-fast-ceiling" if fast else "bench-ceiling"
     n = len(messages)
     for phase in ("session", "drain"):
-        c, ep = client(stack.mqtt_url("watcher"), client_id, manual_ack=True)
+        if fast:
+            ep = MqttEndpoint.from_url(stack.mqtt_url("watcher"))
+            c = new_fast_client(ep, client_id, manual_ack=True)
+        else:
+            c, ep = client(stack.mqtt_url("watcher"), client_id, manual_ack=True)
+        unacked: list[int] = []
         got = {"n": 0, "first": 0.0, "last": 0.0}
         done, connected = threading.Event(), threading.Event()
 
@@ -225,8 +236,15 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
             msg: mqtt.MQTTMessage,
             got: dict[str, float] = got,
             done: threading.Event = done,
+            unacked: list[int] = unacked,
         ) -> None:
-            cl.ack(msg.mid, msg.qos)
+            if isinstance(cl, FastClient):
+                unacked.append(msg.mid)
+                if len(unacked) >= 500 or got["n"] + 1 >= n:
+                    cl.ack_many(unacked)
+                    unacked.clear()
+            else:
+                cl.ack(msg.mid, msg.qos)
             got["n"] += 1
             got["last"] = time.perf_counter()
             if got["n"] >= n:
@@ -250,7 +268,7 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
             publish(stack.mqtt_url("publisher"), messages)
             continue
         done.wait(600)
-        CPU_US["broker_ceiling"] = 1e6 * (own_cpu_s() - got["cpu"]) / n
+        CPU_US["fast_client_ceiling" if fast else "broker_ceiling"] = 1e6 * (own_cpu_s() - got["cpu"]) / n
         c.disconnect()
         c.loop_stop()
     return n / (got["last"] - got["first"])
@@ -721,6 +739,8 @@ def drain_baselines(
     print(f"broker ceiling      {results['broker_ceiling']:10.0f} msg/s", flush=True)
     results["c_client_ceiling"] = c_client_ceiling(stack, messages, 5000)
     print(f"C client ceiling    {results['c_client_ceiling']:10.0f} msg/s", flush=True)
+    results["fast_client_ceiling"] = broker_ceiling(stack, messages, 5000, fast=True)
+    print(f"ingest's client ceiling {results['fast_client_ceiling']:6.0f} msg/s", flush=True)
     results["database_ceiling"] = database_ceiling(stack, messages)
     print(f"database ceiling    {results['database_ceiling']:10.0f} rows/s", flush=True)
     results["naive"] = naive_pipeline(stack, messages[:naive])
@@ -794,6 +814,7 @@ def print_ratios(results: dict[str, Any], keys: list[str]) -> None:
     for key in keys:
         print(
             f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling (paho), "
+            f"{results[key] / results['fast_client_ceiling']:.2f} of the ingest's client's, "
             f"{results[key] / results['c_client_ceiling']:.2f} of the C client's, "
             f"{results[key] / results['database_ceiling']:.2f} of database ceiling, "
             f"{results[key] / results['naive']:.1f}x naive"
