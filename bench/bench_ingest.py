@@ -12,7 +12,9 @@ Measurements (QoS 1, ack after commit, a realistic mix from 1,000 devices):
   over TLS in both): what TLS costs.
 Baselines, same broker and database:
 1. broker ceiling: a paho subscriber with the same protocol options that does nothing
-   with the messages (acknowledges each at once);
+   with the messages (acknowledges each at once); and the physical limit next to it, the C
+   client ``mosquitto_sub -c -q 1`` (libmosquitto, the same session options) counting the
+   backlog until drained;
 2. database ceiling: the same rows written with COPY directly, 2,000 per transaction;
 3. naive pipeline: paho callback, one INSERT per message, autocommit.
 
@@ -29,6 +31,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -46,6 +49,7 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.stack import BenchStack, start_stack
+from circulo.ingest.fastclient import FastClient, new_fast_client
 from circulo.mqttclient import new_client
 from circulo.settings import MqttEndpoint
 
@@ -53,6 +57,25 @@ DEVICES = 1000
 RESULTS = Path(__file__).with_name("results")
 TABLES = ("meter_reading", "bin_reading", "bin_event", "repair_event")
 POLL_S = 0.05
+# CPU time per message of each drain (µs, all the consumer's threads), by result name: on a
+# machine shared with other work it moves far less than the wall-clock rates do
+CPU_US: dict[str, float] = {}
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of a running process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the message mix --------------------------------------------------------------------------
@@ -188,12 +211,22 @@ def session_properties(receive_maximum: int) -> Properties:
     return props
 
 
-def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive_maximum: int) -> float:
-    """A subscriber with the ingest's protocol options that only acknowledges: messages/s."""
-    client_id = "bench-ceiling"
+def broker_ceiling(
+    stack: BenchStack, messages: list[tuple[str, bytes]], receive_maximum: int, *, fast: bool = False
+) -> float:
+    """A subscriber with the ingest's protocol options that only acknowledges: messages/s.
+
+    ``fast``: with the ingest's own client (circulo.ingest.fastclient: buffered reads, one
+    PUBACK write per 500 messages) instead of stock paho."""
+    client_id = "bench-fast-ceiling" if fast else "bench-ceiling"
     n = len(messages)
     for phase in ("session", "drain"):
-        c, ep = client(stack.mqtt_url("watcher"), client_id, manual_ack=True)
+        if fast:
+            ep = MqttEndpoint.from_url(stack.mqtt_url("watcher"))
+            c = new_fast_client(ep, client_id, manual_ack=True)
+        else:
+            c, ep = client(stack.mqtt_url("watcher"), client_id, manual_ack=True)
+        unacked: list[int] = []
         got = {"n": 0, "first": 0.0, "last": 0.0}
         done, connected = threading.Event(), threading.Event()
 
@@ -203,8 +236,15 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
             msg: mqtt.MQTTMessage,
             got: dict[str, float] = got,
             done: threading.Event = done,
+            unacked: list[int] = unacked,
         ) -> None:
-            cl.ack(msg.mid, msg.qos)
+            if isinstance(cl, FastClient):
+                unacked.append(msg.mid)
+                if len(unacked) >= 500 or got["n"] + 1 >= n:
+                    cl.ack_many(unacked)
+                    unacked.clear()
+            else:
+                cl.ack(msg.mid, msg.qos)
             got["n"] += 1
             got["last"] = time.perf_counter()
             if got["n"] >= n:
@@ -213,7 +253,7 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
         def on_connect(
             cl: mqtt.Client, *_: Any, connected: threading.Event = connected, got: dict[str, float] = got
         ) -> None:
-            got["first"] = time.perf_counter()
+            got["first"], got["cpu"] = time.perf_counter(), own_cpu_s()
             cl.subscribe("circulo/v1/#", qos=1)
             connected.set()
 
@@ -228,9 +268,30 @@ def broker_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive
             publish(stack.mqtt_url("publisher"), messages)
             continue
         done.wait(600)
+        CPU_US["fast_client_ceiling" if fast else "broker_ceiling"] = 1e6 * (own_cpu_s() - got["cpu"]) / n
         c.disconnect()
         c.loop_stop()
     return n / (got["last"] - got["first"])
+
+
+def c_client_ceiling(stack: BenchStack, messages: list[tuple[str, bytes]], receive_maximum: int) -> float:
+    """The physical limit: libmosquitto's ``mosquitto_sub -c -q 1`` (C, MQTT v5, the same persistent
+    session and Receive Maximum; the library acknowledges each message as it arrives) drains the
+    same backlog, counting to N (``-C``). Timed from its start to its exit, connection and TLS
+    handshake included: messages/s."""
+    ep = MqttEndpoint.from_url(stack.mqtt_url("watcher"))
+    args = ["mosquitto_sub", "-h", ep.host, "-p", str(ep.port)]
+    args += ["-u", ep.username or "", "-P", ep.password or ""]
+    args += ["--cafile", ep.cafile] if ep.tls and ep.cafile else []
+    args += ["-V", "mqttv5", "-c", "-x", "3600", "-q", "1", "-i", "bench-c-ceiling", "-t", "circulo/v1/#"]
+    args += ["-D", "connect", "receive-maximum", str(receive_maximum), "-N", "-F", ""]
+    subprocess.run([*args, "-E"], check=True, timeout=30)  # the session and its subscription
+    publish(stack.mqtt_url("publisher"), messages)
+    started, cpu = time.perf_counter(), children_cpu_s()
+    subprocess.run([*args, "-C", str(len(messages))], check=True, timeout=600, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    CPU_US["c_client_ceiling"] = 1e6 * (children_cpu_s() - cpu) / len(messages)
+    return len(messages) / elapsed
 
 
 # --- database helpers ---------------------------------------------------------------------------
@@ -422,6 +483,23 @@ class Ingest:
                 raise RuntimeError(f"ingest did not subscribe; see {self.log}")
             time.sleep(0.05)
 
+    def connections(self) -> int:
+        return self.log.read_text().count('"broker_connected"') if self.log.exists() else 0
+
+    def cpu_when_connected(self, before: int, timeout: float = 60) -> float:
+        """The process's CPU seconds once this start connected to the broker (polled)."""
+        assert self.process is not None
+        deadline = time.time() + timeout
+        while self.connections() <= before:
+            if time.time() > deadline:
+                raise RuntimeError(f"ingest did not connect; see {self.log}")
+            time.sleep(0.005)
+        return process_cpu_s(self.process.pid)
+
+    def cpu_s(self) -> float:
+        assert self.process is not None
+        return process_cpu_s(self.process.pid)
+
     def stop(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
@@ -472,9 +550,12 @@ def ingest_drain(
     for p in procs:
         p.stop()
     publish(stack.mqtt_url("publisher"), messages)
+    before = [p.connections() for p in procs]
     for p in procs:
         p.start()
+    cpu = [p.cpu_when_connected(b) for p, b in zip(procs, before, strict=True)]
     done = wait_committed(db_url, len(messages))
+    CPU_US[name] = 1e6 * sum(p.cpu_s() - c for p, c in zip(procs, cpu, strict=True)) / len(messages)
     done_wall = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - done)
     first_connect = min(p.connected_at() for p in procs)
     for p in procs:
@@ -649,6 +730,25 @@ def profiled_drain(stack: BenchStack, count: int, start: datetime, profiled: int
     return {"ingest_1_profiled": rate, "profiled_meters": profiled}
 
 
+def drain_baselines(
+    stack: BenchStack, messages: list[tuple[str, bytes]], naive: int, results: dict[str, Any]
+) -> None:
+    """The ceilings, the naive pipeline and the one-worker drain, into ``results``."""
+    results["publish_rate"] = None
+    results["broker_ceiling"] = broker_ceiling(stack, messages, 5000)
+    print(f"broker ceiling      {results['broker_ceiling']:10.0f} msg/s", flush=True)
+    results["c_client_ceiling"] = c_client_ceiling(stack, messages, 5000)
+    print(f"C client ceiling    {results['c_client_ceiling']:10.0f} msg/s", flush=True)
+    results["fast_client_ceiling"] = broker_ceiling(stack, messages, 5000, fast=True)
+    print(f"ingest's client ceiling {results['fast_client_ceiling']:6.0f} msg/s", flush=True)
+    results["database_ceiling"] = database_ceiling(stack, messages)
+    print(f"database ceiling    {results['database_ceiling']:10.0f} rows/s", flush=True)
+    results["naive"] = naive_pipeline(stack, messages[:naive])
+    print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
+    results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one")
+    print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=200_000)
@@ -656,6 +756,7 @@ def main() -> None:
     parser.add_argument("--steady-s", type=float, default=20)
     parser.add_argument("--tls-rounds", type=int, default=2, help="plaintext/TLS drain pairs")
     parser.add_argument("--only-tls", action="store_true", help="only the plaintext/TLS comparison")
+    parser.add_argument("--only-drain", action="store_true", help="ceilings, naive, 1 worker")
     parser.add_argument("--classify", type=int, default=60_000, help="messages per classification round")
     parser.add_argument("--classify-only", action="store_true", help="only the in-process classification")
     parser.add_argument("--profiled-meters", type=int, default=0, help="of 600 meters, Shelly/Tasmota ones")
@@ -679,15 +780,12 @@ def main() -> None:
             RESULTS.mkdir(exist_ok=True)
             (RESULTS / "ingest-tls.json").write_text(json.dumps(results, indent=2) + "\n")
             return
-        results["publish_rate"] = None
-        results["broker_ceiling"] = broker_ceiling(stack, messages, 5000)
-        print(f"broker ceiling      {results['broker_ceiling']:10.0f} msg/s", flush=True)
-        results["database_ceiling"] = database_ceiling(stack, messages)
-        print(f"database ceiling    {results['database_ceiling']:10.0f} rows/s", flush=True)
-        results["naive"] = naive_pipeline(stack, messages[: args.naive])
-        print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
-        results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one")
-        print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
+        drain_baselines(stack, messages, args.naive, results)
+        if args.only_drain:
+            print_ratios(results, ["ingest_1"])
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / "ingest-drain.json").write_text(json.dumps(results, indent=2) + "\n")
+            return
         results["ingest_2"] = ingest_drain(stack, messages, 2, "bench_two")
         print(f"ingest, 2 workers   {results['ingest_2']:10.0f} msg/s", flush=True)
         if args.profiled_meters:
@@ -701,17 +799,26 @@ def main() -> None:
             flush=True,
         )
         results["tls"] = tls_cost(stack, messages, args.tls_rounds)
-        for key in ("ingest_1", "ingest_2"):
-            print(
-                f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling, "
-                f"{results[key] / results['database_ceiling']:.2f} of database ceiling, "
-                f"{results[key] / results['naive']:.1f}x naive"
-            )
+        print_ratios(results, ["ingest_1", "ingest_2"])
         print_tls(results["tls"])
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
     finally:
         stack.stop()
+
+
+def print_ratios(results: dict[str, Any], keys: list[str]) -> None:
+    results["cpu_us_per_message"] = dict(CPU_US)
+    for name, us in CPU_US.items():
+        print(f"CPU per message     {name:<20} {us:8.1f} µs", flush=True)
+    for key in keys:
+        print(
+            f"{key}: {results[key] / results['broker_ceiling']:.2f} of broker ceiling (paho), "
+            f"{results[key] / results['fast_client_ceiling']:.2f} of the ingest's client's, "
+            f"{results[key] / results['c_client_ceiling']:.2f} of the C client's, "
+            f"{results[key] / results['database_ceiling']:.2f} of database ceiling, "
+            f"{results[key] / results['naive']:.1f}x naive"
+        )
 
 
 def print_tls(tls: dict[str, Any]) -> None:

@@ -298,10 +298,10 @@ class IngestDaemon:
             if decisions is None:
                 self._writer_gave_up.set()
                 continue
-            acked = [self.connection.ack(r.mid, r.qos, r.epoch) for r in batch.received]
+            skipped = self.connection.ack_batch(batch.received)  # one write for the batch
             self.stats.add(decisions)
-            if not all(acked):
-                log.warning("ack_skipped_after_reconnect", skipped=acked.count(False))
+            if skipped:
+                log.warning("ack_skipped_after_reconnect", skipped=skipped)
 
     def _commit_with_retry(self, batch: ClassifiedBatch) -> list[Decision] | None:
         """Commit the batch, retrying while the database is down; None when stopped meanwhile."""

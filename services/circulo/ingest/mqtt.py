@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -21,11 +22,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from circulo.errors import ServiceUnavailable
+from circulo.ingest.fastclient import FastClient, new_fast_client
 from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.receipt import ReceiptQueue
+from circulo.ingest.records import Received
 from circulo.ingest.settings import IngestSettings
 from circulo.logs import get_logger
-from circulo.mqttclient import check_broker, new_client
+from circulo.mqttclient import check_broker
 from circulo.settings import MqttEndpoint
 
 log = get_logger("ingest.mqtt")
@@ -50,8 +53,8 @@ class IngestConnection:
         group = self._settings.shared_group
         return f"$share/{group}/{self._settings.topic_filter}" if group else self._settings.topic_filter
 
-    def _make_client(self) -> mqtt.Client:
-        client = new_client(self._endpoint, self._settings.worker_id, manual_ack=True)
+    def _make_client(self) -> FastClient:
+        client = new_fast_client(self._endpoint, self._settings.worker_id, manual_ack=True)
         client.max_inflight_messages_set(1000)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
@@ -105,12 +108,19 @@ class IngestConnection:
         info = self._client.publish(topic, payload, qos=1)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
-    def ack(self, mid: int, qos: int, epoch: int) -> bool:
-        """Acknowledge a committed message if it arrived on this connection."""
-        if qos == 0 or epoch != self.epoch or not self.connected.is_set():
-            return False
-        self._client.ack(mid, qos)
-        return True
+    def ack_batch(self, received: Iterable[Received]) -> int:
+        """Acknowledge a committed batch's QoS 1 messages of this connection in one write;
+        returns how many of them arrived on an earlier connection (the broker redelivers those)."""
+        if not self.connected.is_set():
+            return sum(1 for r in received if r.qos)
+        epoch, mids, skipped = self.epoch, [], 0
+        for r in received:
+            if r.qos == 1 and r.epoch == epoch:
+                mids.append(r.mid)
+            elif r.qos:
+                skipped += 1
+        self._client.ack_many(mids)
+        return skipped
 
     # --- paho callbacks (network thread): keep them short -----------------------------
     def _on_connect(
