@@ -13,7 +13,6 @@ from circulo_schemas.topics import command_topic
 from tests.replay.support import (
     ReplayingDevice,
     gaps,
-    grant_replay_publish,
     lagging_worker,
     reading,
     replay_env,
@@ -25,9 +24,8 @@ SEQ_MODULUS = 2**32
 
 
 @pytest.fixture(autouse=True)
-def _replay_role(admin_mqtt_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    grant_replay_publish(admin_mqtt_url)
-    replay_env(monkeypatch)
+def _replay_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    replay_env(monkeypatch)  # the ingest's account holds the circulo-replay role (SPEC §11)
 
 
 def publish_except(device: ReplayingDevice, seqs: range, held_back: set[int], epoch: int = 1) -> None:
