@@ -28,11 +28,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-SEQ_MODULUS = 2**32
+from circulo.ingest.device_state import REORDER_WINDOW, SEQ_MODULUS
+
 HALF_SEQ = SEQ_MODULUS // 2
 NO_EPOCH = -1
-# epoch -1 only: a seq further behind the frontier than this is a restart of the counter
-REORDER_WINDOW = 256
 # a new epoch's first seq beyond this is not a counter that restarted at 0 (no leading gap)
 LEADING_GAP_MAX = 65536
 OPEN, REQUESTED, RECOVERED, LOST = "open", "requested", "recovered", "lost"
