@@ -20,15 +20,12 @@ import psycopg
 import pytest
 from pydantic import ValidationError
 
-from circulo.registry.dynsec import Acl, DynsecAdmin
-from circulo.settings import MqttEndpoint
 from circulo_schemas.payloads import ReplayCommand
 from circulo_schemas.topics import command_topic
 from tests.support import Publisher, Subscriber, rows, scalar
 
 SEQ_MODULUS = 2**32
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-TEST_REPLAY_ROLE = "circulo-test-replay"
 
 
 def replay_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
@@ -36,16 +33,6 @@ def replay_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
     defaults: dict[str, object] = {"replay_after_s": 1, "replay_retry_s": 30, "replay_poll_s": 0.2}
     for name, value in (defaults | values).items():
         monkeypatch.setenv(f"CIRCULO_{name.upper()}", str(value))
-
-
-def grant_replay_publish(admin_url: str, username: str = "svc-ingest") -> None:
-    """Let the ingest's account publish commands, whether or not its role has the replay ACL yet."""
-    with DynsecAdmin(MqttEndpoint.from_url(admin_url)) as admin:
-        admin.ensure_role(TEST_REPLAY_ROLE, (Acl("publishClientSend", "circulo/cmd/v1/#"),))
-        client = admin.get_client(username)
-        assert client is not None
-        if TEST_REPLAY_ROLE not in client.roles:
-            admin.set_client_roles(username, [*client.roles, TEST_REPLAY_ROLE])
 
 
 def reading(device_id: str, seq: int, epoch: int | None = 1, minute: int | None = None) -> tuple[str, bytes]:

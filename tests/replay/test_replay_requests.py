@@ -9,25 +9,24 @@ from contextlib import ExitStack
 
 import pytest
 
+from circulo.localstack.procs import free_port
 from circulo_schemas.topics import command_topic
 from tests.replay.support import (
     ReplayingDevice,
     gaps,
-    grant_replay_publish,
     lagging_worker,
     reading,
     replay_env,
     stored_seqs,
 )
-from tests.support import IngestProcess, register, rows, scalar, wait_for
+from tests.support import IngestProcess, http_get, register, rows, scalar, wait_for
 
 SEQ_MODULUS = 2**32
 
 
 @pytest.fixture(autouse=True)
-def _replay_role(admin_mqtt_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    grant_replay_publish(admin_mqtt_url)
-    replay_env(monkeypatch)
+def _replay_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    replay_env(monkeypatch)  # the ingest's account holds the circulo-replay role (SPEC §11)
 
 
 def publish_except(device: ReplayingDevice, seqs: range, held_back: set[int], epoch: int = 1) -> None:
@@ -108,7 +107,8 @@ def test_an_unanswered_gap_is_given_up_at_replay_timeout_judged_by_w(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     replay_env(monkeypatch, replay_timeout_s=4, replay_retry_s=1)
-    ingest_factory(db_url, ingest_url)
+    port = free_port()
+    worker = ingest_factory(db_url, ingest_url, args=["--metrics-port", str(port)])
     register(db_url, [("m1", "meter")])
     with ReplayingDevice(service_mqtt_url, "m1", answer=False) as device:
         publish_except(device, range(0, 5), {2})
@@ -117,6 +117,18 @@ def test_an_unanswered_gap_is_given_up_at_replay_timeout_judged_by_w(
         wait_for(lambda: gaps(db_url, "m1")[0][4] == "lost", timeout=20, what="given up")
     ((_, _, _, missing, state, reason, requests),) = gaps(db_url, "m1")
     assert (missing, state, reason) == (1, "lost", "timeout") and requests >= 2
+    metrics = wait_for(lambda: lost_metric_line(port), what="the final loss in the metrics")
+    assert metrics == 'circulo_ingest_replay_messages_lost_final_total{reason="timeout"} 1.0'
+    _, text = http_get(f"http://127.0.0.1:{port}/metrics")
+    assert f"circulo_ingest_replays_requested_total {float(requests)}" in text.splitlines()
+    assert "circulo_ingest_replay_gaps_opened_total 1.0" in text.splitlines()
+    assert '"replay_given_up"' in worker.logs() and '"replay_requested"' in worker.logs()
+
+
+def lost_metric_line(port: int) -> str | None:
+    _, text = http_get(f"http://127.0.0.1:{port}/metrics")
+    lines = [line for line in text.splitlines() if 'lost_final_total{reason="timeout"} 1.0' in line]
+    return lines[0] if lines else None
 
 
 def test_an_ingest_restart_keeps_the_open_request_and_asks_again_only_after_the_back_off(

@@ -6,7 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import generate_latest
 
+from circulo.ingest.gaps import GapTally
+from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.requester import DueGap, back_off, decide
 from circulo.ingest.settings import IngestSettings
 
@@ -35,3 +38,21 @@ def test_a_round_requests_what_w_made_due_and_gives_up_what_it_passed_the_limit_
     body = json.loads(decided.requests[0].payload)
     assert body == {"v": 1, "cmd": "replay", "id": body["id"], "epoch": 1, "from_seq": 3, "to_seq": 4}
     assert decided.requests[0].topic == "circulo/cmd/v1/meter/m1"
+
+
+def test_the_replay_metrics_count_gaps_requests_recoveries_and_final_losses() -> None:
+    metrics = IngestMetrics()
+    metrics.record_gaps(GapTally(opened=3, recovered=5, filled=9, lost={"unavailable": 2}))
+    metrics.record_round(requests=4, given_up_missing=7)
+    metrics.gaps_pending.labels("requested").set(2)
+    text = generate_latest(metrics.registry).decode()
+    for line in (
+        "circulo_ingest_replay_gaps_opened_total 3.0",
+        "circulo_ingest_replays_requested_total 4.0",
+        "circulo_ingest_replay_messages_recovered_total 5.0",
+        'circulo_ingest_replay_messages_lost_final_total{reason="unavailable"} 2.0',
+        'circulo_ingest_replay_messages_lost_final_total{reason="timeout"} 7.0',
+        'circulo_ingest_replay_gaps_pending{state="requested"} 2.0',
+        'circulo_ingest_replay_gaps_pending{state="open"} 0.0',
+    ):
+        assert line in text.splitlines(), line

@@ -1,9 +1,11 @@
 """Per-device state kept by the ingest: online state, last seen per channel, seq statistics (pure).
 
-Message loss is counted from ``seq`` (SPEC §2: +1 per message, wrapping at 2^32): a jump
-forward of n counts n − 1 missing; a message a little behind the last (out-of-order
-delivery, store-and-forward) fills one of those gaps; a large jump backwards is a counter
-restart (firmware reset), which starts a new baseline and is counted as a reset.
+Message loss of a ``circulo`` device is counted from ``seq`` by its gap ranges
+(:mod:`circulo.ingest.gaps`, SPEC §11): ``seq_missing`` moves with what its gaps gain and
+lose, ``last_seq`` / ``seq_epoch`` / ``last_seq_ts`` are the gaps' frontier. :func:`apply_seq`
+is the count from before replays, kept for an ingest run with ``replay`` off (a benchmark
+baseline): a jump forward of n counts n − 1 missing; a message a little behind the last
+fills one of those; a large jump backwards is a counter restart (a new baseline, a reset).
 
 A profiled meter (SPEC §10) has no ``seq``: its firmware reports once per reporting period
 (``circulo_schemas.profiles.REPORTING_PERIOD_S``), so a gap between consecutive readings'
@@ -18,8 +20,8 @@ from typing import Any
 
 SEQ_MODULUS = 2**32
 # A seq further behind the last one than this is a restart of the counter, not a late
-# message: good firmware publishes its store-and-forward buffer in order, so real
-# reordering is shallow.
+# message (with replay off; with it on, only for firmware without epochs: a long replay
+# of an epoch is no reset).
 REORDER_WINDOW = 256
 
 

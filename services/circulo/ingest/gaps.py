@@ -12,7 +12,7 @@ covered part of the pending gaps of its epoch into ``lost`` (final, reason ``una
 
 A new epoch is a reboot, not a gap: the old epoch's pending gaps stay requestable, and the
 new epoch's counter starts at 0, so its first message at ``seq`` s (small) leaves 0..s-1
-pending. A message behind the frontier that fills no pending gap changes nothing — except
+pending. A device's very first message is a baseline: what came before it is unknown. A message behind the frontier that fills no pending gap changes nothing — except
 under epoch ``-1``, where a jump back by more than :data:`REORDER_WINDOW` is the counter
 restarting after a firmware reset (counted, a new baseline), as before replays existed.
 A long replay of an epoch ≥ 0 never looks like a reset: it fills gaps, far behind or not.
@@ -28,11 +28,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-SEQ_MODULUS = 2**32
+from circulo.ingest.device_state import REORDER_WINDOW, SEQ_MODULUS
+
 HALF_SEQ = SEQ_MODULUS // 2
 NO_EPOCH = -1
-# epoch -1 only: a seq further behind the frontier than this is a restart of the counter
-REORDER_WINDOW = 256
 # a new epoch's first seq beyond this is not a counter that restarted at 0 (no leading gap)
 LEADING_GAP_MAX = 65536
 OPEN, REQUESTED, RECOVERED, LOST = "open", "requested", "recovered", "lost"
