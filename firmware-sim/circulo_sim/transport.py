@@ -25,7 +25,7 @@ from typing import Protocol
 
 from circulo_schemas.profiles import CIRCULO, SHELLY_GEN2, device_prefix
 from circulo_schemas.topics import command_topic, device_topic
-from circulo_sim.boot import DeviceCounter
+from circulo_sim.boot import BootStore, DeviceCounter
 from circulo_sim.buffer import StoreAndForward
 from circulo_sim.firmware import shelly, tasmota
 from circulo_sim.fleet import DeviceSpec
@@ -72,6 +72,8 @@ class ReplaySetup:
     rate_per_s: float = DEFAULT_REPLAY_RATE
     session_expiry_s: int = 3600  # commands queue at the broker this long while a device is away
     keep_unheard: bool = True  # a PUBACK 0x10 (no matching subscribers) is not a delivery
+    store: BootStore | None = None  # where the rings survive the run (None: in memory only)
+    linger_s: float = 0.0  # after the last message, stay connected this long to answer replays
 
 
 def status_publish(
@@ -157,8 +159,9 @@ class DeviceTransport:
         self._specs = {d.device_id: d for d in devices}
         self._now = clock_now
         self._stats = stats
+        self._replay = replay
         self.memories = {
-            d.device_id: DeviceMemory(d, replay.counters[d.device_id], ReplayRing(replay.ring_size))
+            d.device_id: DeviceMemory(d, replay.counters[d.device_id], self._ring(d.device_id, replay))
             for d in devices
             if replay is not None and d.profile == CIRCULO and d.device_id in replay.counters
         }
@@ -196,6 +199,14 @@ class DeviceTransport:
             commands=commands, seed=seed,
         )  # fmt: skip
 
+    @staticmethod
+    def _ring(device_id: str, replay: ReplaySetup) -> ReplayRing:
+        """The device's ring as its last run left it (flash survives a reboot)."""
+        ring = ReplayRing(replay.ring_size)
+        for kept in replay.store.load_ring(device_id) if replay.store else ():
+            ring.keep(kept)
+        return ring
+
     def _command_handler(self, memory: DeviceMemory) -> Callable[[bytes], None]:
         def handle(payload: bytes) -> None:
             if self._replayer is not None:
@@ -231,8 +242,13 @@ class DeviceTransport:
         return sum(link.buffered() for link in self._links.values())
 
     def close(self, timeout_s: float) -> None:
-        """Let every device flush (replays too), say it goes offline, and disconnect cleanly."""
+        """Let every device flush (replays too), linger for late replay commands, say it goes
+        offline, and disconnect cleanly; save the replay rings."""
         deadline = time.monotonic() + timeout_s
+        for link in self._links.values():
+            link.wait_idle(deadline)
+        if self._replay is not None and self._replay.linger_s > 0 and self.memories:
+            time.sleep(max(0.0, min(self._replay.linger_s, deadline - time.monotonic())))
         if self._replayer is not None:
             self._replayer.wait_idle(deadline)
         for link in self._links.values():
@@ -256,6 +272,14 @@ class DeviceTransport:
             thread.start()
         for thread in threads:
             thread.join()
+        self._save_rings()
+
+    def _save_rings(self) -> None:
+        store = self._replay.store if self._replay is not None else None
+        if store is None:
+            return
+        for device_id, memory in self.memories.items():
+            store.save_ring(device_id, memory.snapshot())
 
 
 class BulkTransport:

@@ -193,3 +193,14 @@ def test_a_device_answers_from_its_memory_unavailable_runs_first_each_with_a_fre
 
 def test_boot_counters_live_beside_the_bundles_not_among_them(tmp_path: Path) -> None:
     assert default_state_dir(tmp_path / "bundles") == tmp_path.resolve() / "bundles-state"
+
+
+def test_the_ring_survives_a_reboot_on_disk_byte_for_byte(tmp_path: Path) -> None:
+    store = BootStore(tmp_path)
+    kept = [
+        Kept(1, TOP - 1, "circulo/v1/bin/b1/event", b"\xffnot utf-8{", "deposit"),
+        *ring_of([0]).everything(),
+    ]
+    store.save_ring("b1", kept)
+    assert store.load_ring("b1") == kept
+    assert store.load_ring("nobody") == []
