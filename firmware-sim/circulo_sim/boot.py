@@ -15,10 +15,11 @@ the broker while the device was away is answered for the epoch before as well.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class DeviceCounter:
 
     epoch: int | None = None
     next_seq: int = 0
+    boot_seq: int = 0  # where seq starts again after a reboot
+    # counts a reboot where it survives (BootStore.boot) and returns the new epoch
+    on_boot: Callable[[], int] | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self) -> int:
@@ -43,6 +47,15 @@ class DeviceCounter:
         with self._lock:
             seq, self.next_seq = self.next_seq, (self.next_seq + 1) % SEQ_MODULUS
             return seq
+
+    def reboot(self) -> int:
+        """A reboot mid-run: the next epoch (counted on disk first) and seq from ``boot_seq``."""
+        if self.epoch is None:
+            raise ValueError("a device without a boot epoch does not reboot into a new one")
+        epoch = self.on_boot() if self.on_boot else (self.epoch + 1) % SEQ_MODULUS
+        with self._lock:
+            self.epoch, self.next_seq = epoch, self.boot_seq
+        return epoch
 
 
 @dataclass(frozen=True)
@@ -129,4 +142,7 @@ def boot_devices(
     """Boot each device: a new epoch on disk, seq from ``seq_start``."""
     if not 0 <= seq_start < SEQ_MODULUS:
         raise ConfigError(f"seq_start {seq_start}: must be 0..2^32-1")
-    return {d: DeviceCounter(store.boot(d), seq_start) for d in device_ids}
+    return {
+        d: DeviceCounter(store.boot(d), seq_start, seq_start, on_boot=functools.partial(store.boot, d))
+        for d in device_ids
+    }

@@ -50,6 +50,8 @@ class Transport(Protocol):
 
     def go_online(self, device_id: str) -> None: ...
 
+    def reboot(self, device_id: str) -> None: ...
+
     def wait_for_room(self, device_id: str, stop: threading.Event) -> None: ...
 
     def connected(self) -> int: ...
@@ -160,6 +162,7 @@ class DeviceTransport:
         self._now = clock_now
         self._stats = stats
         self._replay = replay
+        self._rebooted: dict[str, bool] = {}  # came back from a reboot: announce "boot"
         self.memories = {
             d.device_id: DeviceMemory(d, replay.counters[d.device_id], self._ring(d.device_id, replay))
             for d in devices
@@ -181,10 +184,11 @@ class DeviceTransport:
         seed: int,
     ) -> MqttLink:
         memory = self.memories.get(spec.device_id)
-        epoch = memory.epoch if memory else None
 
         def online(first: bool) -> list[Publish]:
-            return connect_publishes(spec, self._now(), first=first, epoch=epoch)
+            booted = first or self._rebooted.pop(spec.device_id, False)
+            epoch = memory.epoch if memory else None  # read now: a reboot moves it on
+            return connect_publishes(spec, self._now(), first=booted, epoch=epoch)
 
         if memory is None or replay is None:
             return MqttLink(
@@ -231,6 +235,14 @@ class DeviceTransport:
 
     def go_online(self, device_id: str) -> None:
         self._links[device_id].release()
+
+    def reboot(self, device_id: str) -> None:
+        """The device restarts: the connection drops (the broker sends its will), it comes back
+        at once saying ``boot`` in its new epoch (its counter moved on when the plan drew it)."""
+        self._rebooted[device_id] = True
+        link = self._links[device_id]
+        link.hold()
+        link.release()
 
     def wait_for_room(self, device_id: str, stop: threading.Event) -> None:
         self._links[device_id].wait_for_room(stop, until_connected=self._backfill)
@@ -351,6 +363,9 @@ class BulkTransport:
             link.submit(publish)
         for publish in outage.drain() if outage else ():
             link.submit(publish, counted=True)  # counted when it entered the outage buffer
+
+    def reboot(self, device_id: str) -> None:
+        """Bulk devices keep no boot epoch, so the plan never reboots one."""
 
     def wait_for_room(self, device_id: str, stop: threading.Event) -> None:
         with self._lock:

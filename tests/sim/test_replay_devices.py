@@ -215,3 +215,23 @@ def test_a_message_nobody_subscribed_to_is_kept_and_sent_again_once_someone_list
     delivery = stats.summary()["delivery"]
     assert delivery["no_subscribers"] >= 4 and delivery["resent"] >= 4
     assert delivery["acked"] >= 4 and delivery["unacked"] == 0
+
+
+def test_a_device_rebooting_mid_run_drops_with_its_will_and_comes_back_saying_boot_in_its_new_epoch(
+    db_url: str, broker: MosquittoBroker, broker_accounts: BrokerAccounts, tmp_path: Path
+) -> None:
+    spec, endpoints = registered_bin(db_url, broker, tmp_path)
+    counter = DeviceCounter(epoch=7, next_seq=0)
+    watcher = Subscriber(broker_accounts.url("tester"), f"circulo/v1/bin/{spec.device_id}/status")
+    stats = RunStats()
+    with replaying(spec, endpoints, counter, stats) as transport:
+        assert json.loads(watcher.next()[1]) == {
+            "v": 1, "state": "online", "epoch": 7, "fw": "circulo-sim/1.0", "reason": "boot",
+        }  # fmt: skip
+        assert counter.reboot() == 8  # as the plan does when it draws a reboot
+        transport.reboot(spec.device_id)
+        assert watcher.next()[1] == b'{"v":1,"state":"offline"}'  # the will
+        back = json.loads(watcher.next()[1])
+    watcher.close()
+    assert back == {"v": 1, "state": "online", "epoch": 8, "fw": "circulo-sim/1.0", "reason": "boot"}
+    assert counter.take() == 0
