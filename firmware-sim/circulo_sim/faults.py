@@ -28,6 +28,7 @@ DELIVERY_FAULTS = (
     "malformed",
     "offline",
     "impersonate",
+    "reboot",  # last: a rate of 0 leaves every other fault's draws as they were
 )
 FAULTS = (*DELIVERY_FAULTS, *METER_FAULTS)
 
@@ -41,6 +42,7 @@ EXPECTED_OUTCOME = {
     "clock_behind": "stored",
     "offline": "stored",
     "impersonate": "stored",  # the device's own message; the copy on another's topic is "refused"
+    "reboot": "stored",  # the last message before the reboot; then a new epoch, seq from the start
     "counter_reset": "stored",  # rewards flag counter_reset
     "implausible": "stored",  # rewards flag implausible
     "glitch": "stored",  # rewards flag glitch (policy v2): the span is credited
@@ -61,6 +63,7 @@ class FaultRates:
     malformed: float = 0.0
     offline: float = 0.0
     impersonate: float = 0.0
+    reboot: float = 0.0
     counter_reset: float = 0.0
     implausible: float = 0.0
     glitch: float = 0.0

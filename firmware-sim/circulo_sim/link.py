@@ -85,6 +85,10 @@ StatusOnConnect = Callable[[bool], Sequence[Publish]]  # first connect? -> what 
 CommandHandler = Callable[[bytes], None]  # a message on the device's command topic
 
 
+def _leave_writes_to_the_loop(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """paho's write hook: nothing to do, the link's loop() writes (see MqttLink._new_client)."""
+
+
 def is_data(publish: Publish) -> bool:
     """A telemetry or event message (not a status, not a firmware's boot or info message)."""
     return not publish.retain and publish.label.expected not in ("status", "ignored", "refused")
@@ -151,6 +155,12 @@ class MqttLink:
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        # Only this link's thread writes to the socket. Without a write hook, paho's publish()
+        # from another thread (the runner, the replayer) writes at once, racing this thread's
+        # own writes (a PUBACK, a PINGREQ): over TLS two writers corrupt the stream ("bad record
+        # mac", the broker drops the connection). With the hook, publish() only queues the
+        # packet and wakes loop(), which writes it.
+        client.on_socket_register_write = _leave_writes_to_the_loop
         return client
 
     # --- the caller's side -----------------------------------------------------------------

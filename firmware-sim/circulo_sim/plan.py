@@ -74,7 +74,16 @@ class GoOnline:
     device_id: str
 
 
-Action = Publish | GoOffline | GoOnline
+@dataclass(frozen=True, slots=True)
+class Reboot:
+    """The device restarts: its connection drops (the will), it comes back in ``epoch``, seq anew."""
+
+    at: datetime
+    device_id: str
+    epoch: int
+
+
+Action = Publish | GoOffline | GoOnline | Reboot
 
 
 class SimDevice(Protocol):
@@ -237,9 +246,17 @@ class _Delivery:
     """Turns one device's messages into actions, applying delivery faults (stateful, pure)."""
 
     def __init__(
-        self, device_id: str, rates: FaultRates, seed: int, start: datetime, peers: Sequence[str]
+        self,
+        device_id: str,
+        rates: FaultRates,
+        seed: int,
+        start: datetime,
+        peers: Sequence[str],
+        *,
+        counter: DeviceCounter | None = None,
     ) -> None:
         self.device_id = device_id
+        self.counter = counter
         self.rates = rates
         self.rng = stream(seed, "delivery-faults", device_id, start)
         self.peers = peers
@@ -256,6 +273,8 @@ class _Delivery:
         fault = content_fault or draw_fault(self.rng, self.rates, DELIVERY_FAULTS)
         if fault == "offline" and self.offline_until is not None:
             fault = None  # already offline
+        if fault == "reboot" and (self.offline_until is not None or not self._reboots()):
+            fault = None  # no boot epoch to move on (bulk mode, a profiled meter), or offline
         yield from self._fault_actions(message, fault, companions)
 
     def _fault_actions(
@@ -286,11 +305,17 @@ class _Delivery:
             yield from self._companions(message.ts, fault, companions)
             return
         yield from self._send(publish)
+        if fault == "reboot" and self.counter is not None:
+            # numbered now, before the next message is drawn: it belongs to the new boot
+            yield Reboot(message.ts, self.device_id, self.counter.reboot())
         if fault == "duplicate":
             yield from self._send(_with(publish, expected="duplicate"))
         elif fault == "impersonate":
             yield from self._send(self._impersonation(message, publish))
         yield from self._companions(message.ts, fault, companions)
+
+    def _reboots(self) -> bool:
+        return self.counter is not None and self.counter.epoch is not None
 
     def _companions(
         self, at: datetime, fault: str | None, companions: tuple[Companion, ...]
@@ -362,7 +387,7 @@ def device_actions(
     counter: DeviceCounter | None = None,
 ) -> Iterator[Action]:
     """Everything one device does in [start, end), in simulated-time order."""
-    delivery = _Delivery(device.spec.device_id, rates, seed, start, peers)
+    delivery = _Delivery(device.spec.device_id, rates, seed, start, peers, counter=counter)
     for message, companions, content_fault in device_messages(
         device, start, end, rates, seed, counter=counter
     ):

@@ -63,6 +63,10 @@ class ReplayRing:
             self._items.popitem(last=False)
             self.overwritten += 1
 
+    def everything(self) -> list[Kept]:
+        """Every message held, oldest first."""
+        return list(self._items.values())
+
     def held(self, epoch: int) -> list[Kept]:
         """Every message of one epoch still held, oldest first."""
         return [k for (e, _), k in self._items.items() if e == epoch]

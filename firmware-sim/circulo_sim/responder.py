@@ -67,6 +67,11 @@ class DeviceMemory:
                 Kept(publish.epoch, publish.seq, publish.topic, publish.payload, publish.label.message_type)
             )
 
+    def snapshot(self) -> list[Kept]:
+        """Everything the ring holds, oldest first (to write it to flash)."""
+        with self._lock:
+            return self.ring.everything()
+
     def respond(self, payload: bytes, now: datetime, stats: RunStats) -> list[Publish]:
         """What to publish for a message on the command topic (nothing for an invalid one: logged)."""
         try:

@@ -23,7 +23,7 @@ from circulo_sim.clock import SimClock, SimWindow
 from circulo_sim.faults import FaultRates
 from circulo_sim.fleet import Fleet
 from circulo_sim.logs import get_logger
-from circulo_sim.plan import GoOffline, GoOnline, Publish, fleet_actions
+from circulo_sim.plan import GoOffline, GoOnline, Publish, Reboot, fleet_actions
 from circulo_sim.summary import Progress, RunStats
 from circulo_sim.transport import Transport
 
@@ -112,10 +112,12 @@ class Simulation:
             self.reached = max(self.reached, action.at)
             self._dispatch(action)
 
-    def _dispatch(self, action: Publish | GoOffline | GoOnline) -> None:
+    def _dispatch(self, action: Publish | GoOffline | GoOnline | Reboot) -> None:
         if isinstance(action, Publish):
             self.transport.wait_for_room(action.device_id, self.stop)
             self.transport.publish(action)
+        elif isinstance(action, Reboot):
+            self.transport.reboot(action.device_id)
         elif isinstance(action, GoOffline):
             self.stats.fault("offline")
             self.transport.go_offline(action.device_id)

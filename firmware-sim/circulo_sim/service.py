@@ -99,13 +99,20 @@ def default_state_dir(bundles: Path) -> Path:
     return resolved.with_name(resolved.name + "-state")
 
 
+def boot_store(request: RunRequest, settings: SimSettings) -> BootStore | None:
+    """Where the devices' boot epochs and replay rings live (per-device mode only)."""
+    bundles = check_mode(request, settings)
+    if bundles is None:
+        return None
+    return BootStore(Path(settings.state_dir) if settings.state_dir else default_state_dir(bundles))
+
+
 def boot_fleet(request: RunRequest, settings: SimSettings, fleet: Fleet) -> dict[str, DeviceCounter]:
     """Boot the run's circulo devices (per-device mode): a new epoch each, on disk before anything
     is published, and seq from ``seq_start``. Bulk mode plays no firmware: no epoch, no replay."""
-    bundles = check_mode(request, settings)
-    if bundles is None:
+    store = boot_store(request, settings)
+    if store is None:
         return {}
-    store = BootStore(Path(settings.state_dir) if settings.state_dir else default_state_dir(bundles))
     native = [d.device_id for d in fleet.devices if d.profile == CIRCULO]
     return boot_devices(store, native, seq_start=settings.seq_start)
 
@@ -139,6 +146,8 @@ def transport_factory(
         rate_per_s=settings.replay_rate,
         session_expiry_s=settings.command_session_s,
         keep_unheard=settings.resend_unheard,
+        store=boot_store(request, settings),
+        linger_s=settings.replay_linger_s,
     )
     return lambda now: DeviceTransport(
         fleet.devices, endpoints, options, stats, clock_now=now, seed=request.seed, backfill=backfill,

@@ -37,3 +37,5 @@ class SimSettings(BaseModel):
     # a PUBACK 0x10 (no matching subscribers) means not delivered: keep the message, send it
     # again (off only to run devices against a broker nobody reads from)
     resend_unheard: bool = True
+    # after the last message and the drain, stay connected this long to answer replay commands
+    replay_linger_s: float = Field(default=0.0, ge=0)

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from circulo_schemas.profiles import CIRCULO, SHELLY_GEN2, device_prefix
 from circulo_schemas.topics import command_topic, device_topic
-from circulo_sim.boot import DeviceCounter
+from circulo_sim.boot import BootStore, DeviceCounter
 from circulo_sim.buffer import StoreAndForward
 from circulo_sim.firmware import shelly, tasmota
 from circulo_sim.fleet import DeviceSpec
@@ -50,6 +50,8 @@ class Transport(Protocol):
 
     def go_online(self, device_id: str) -> None: ...
 
+    def reboot(self, device_id: str) -> None: ...
+
     def wait_for_room(self, device_id: str, stop: threading.Event) -> None: ...
 
     def connected(self) -> int: ...
@@ -72,6 +74,8 @@ class ReplaySetup:
     rate_per_s: float = DEFAULT_REPLAY_RATE
     session_expiry_s: int = 3600  # commands queue at the broker this long while a device is away
     keep_unheard: bool = True  # a PUBACK 0x10 (no matching subscribers) is not a delivery
+    store: BootStore | None = None  # where the rings survive the run (None: in memory only)
+    linger_s: float = 0.0  # after the last message, stay connected this long to answer replays
 
 
 def status_publish(
@@ -157,8 +161,10 @@ class DeviceTransport:
         self._specs = {d.device_id: d for d in devices}
         self._now = clock_now
         self._stats = stats
+        self._replay = replay
+        self._rebooted: dict[str, bool] = {}  # came back from a reboot: announce "boot"
         self.memories = {
-            d.device_id: DeviceMemory(d, replay.counters[d.device_id], ReplayRing(replay.ring_size))
+            d.device_id: DeviceMemory(d, replay.counters[d.device_id], self._ring(d.device_id, replay))
             for d in devices
             if replay is not None and d.profile == CIRCULO and d.device_id in replay.counters
         }
@@ -178,10 +184,11 @@ class DeviceTransport:
         seed: int,
     ) -> MqttLink:
         memory = self.memories.get(spec.device_id)
-        epoch = memory.epoch if memory else None
 
         def online(first: bool) -> list[Publish]:
-            return connect_publishes(spec, self._now(), first=first, epoch=epoch)
+            booted = first or self._rebooted.pop(spec.device_id, False)
+            epoch = memory.epoch if memory else None  # read now: a reboot moves it on
+            return connect_publishes(spec, self._now(), first=booted, epoch=epoch)
 
         if memory is None or replay is None:
             return MqttLink(
@@ -195,6 +202,14 @@ class DeviceTransport:
             endpoint, replaying, self._stats, will=will_of(spec), status_on_connect=online,
             commands=commands, seed=seed,
         )  # fmt: skip
+
+    @staticmethod
+    def _ring(device_id: str, replay: ReplaySetup) -> ReplayRing:
+        """The device's ring as its last run left it (flash survives a reboot)."""
+        ring = ReplayRing(replay.ring_size)
+        for kept in replay.store.load_ring(device_id) if replay.store else ():
+            ring.keep(kept)
+        return ring
 
     def _command_handler(self, memory: DeviceMemory) -> Callable[[bytes], None]:
         def handle(payload: bytes) -> None:
@@ -221,6 +236,14 @@ class DeviceTransport:
     def go_online(self, device_id: str) -> None:
         self._links[device_id].release()
 
+    def reboot(self, device_id: str) -> None:
+        """The device restarts: the connection drops (the broker sends its will), it comes back
+        at once saying ``boot`` in its new epoch (its counter moved on when the plan drew it)."""
+        self._rebooted[device_id] = True
+        link = self._links[device_id]
+        link.hold()
+        link.release()
+
     def wait_for_room(self, device_id: str, stop: threading.Event) -> None:
         self._links[device_id].wait_for_room(stop, until_connected=self._backfill)
 
@@ -231,8 +254,13 @@ class DeviceTransport:
         return sum(link.buffered() for link in self._links.values())
 
     def close(self, timeout_s: float) -> None:
-        """Let every device flush (replays too), say it goes offline, and disconnect cleanly."""
+        """Let every device flush (replays too), linger for late replay commands, say it goes
+        offline, and disconnect cleanly; save the replay rings."""
         deadline = time.monotonic() + timeout_s
+        for link in self._links.values():
+            link.wait_idle(deadline)
+        if self._replay is not None and self._replay.linger_s > 0 and self.memories:
+            time.sleep(max(0.0, min(self._replay.linger_s, deadline - time.monotonic())))
         if self._replayer is not None:
             self._replayer.wait_idle(deadline)
         for link in self._links.values():
@@ -256,6 +284,14 @@ class DeviceTransport:
             thread.start()
         for thread in threads:
             thread.join()
+        self._save_rings()
+
+    def _save_rings(self) -> None:
+        store = self._replay.store if self._replay is not None else None
+        if store is None:
+            return
+        for device_id, memory in self.memories.items():
+            store.save_ring(device_id, memory.snapshot())
 
 
 class BulkTransport:
@@ -327,6 +363,9 @@ class BulkTransport:
             link.submit(publish)
         for publish in outage.drain() if outage else ():
             link.submit(publish, counted=True)  # counted when it entered the outage buffer
+
+    def reboot(self, device_id: str) -> None:
+        """Bulk devices keep no boot epoch, so the plan never reboots one."""
 
     def wait_for_room(self, device_id: str, stop: threading.Event) -> None:
         with self._lock:

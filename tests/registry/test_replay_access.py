@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 
 from circulo.localstack.mosquitto import MosquittoBroker
-from circulo.registry import devices, members
+from circulo.registry import devices, members, service_accounts
 from circulo.registry.access import device_acls, device_role
 from circulo.registry.dynsec import REPLAY_ROLE
 from circulo.registry.model import DeviceSpec
@@ -101,3 +101,22 @@ def test_a_sync_gives_old_devices_their_command_subscription_and_old_ingest_acco
             assert ingest.publish(topic, replay(spec.device_id)) == 0
         assert device.messages.get(timeout=10).payload == replay(spec.device_id)
     assert not devices.sync_broker(own_broker_settings, lambda _: None, dry_run=True)
+
+
+def test_a_new_ingest_account_may_send_replays_and_a_new_simulator_or_operator_account_may_not(
+    registry_settings: RegistrySettings, coop_id: str, broker: MosquittoBroker
+) -> None:
+    meter = add_meter(registry_settings, coop_id)
+    topic = f"circulo/cmd/v1/meter/{meter.device_id}"
+    with broker_admin(registry_settings) as admin:
+        created = {role: service_accounts.add_service_account(admin, unique_id(role), role) for role in
+                   ("ingest", "simulator", "operator", "firmware-operator")}  # fmt: skip
+        roles = {role: admin.get_client(c.username).roles for role, c in created.items()}  # type: ignore[union-attr]
+    assert roles["ingest"] == ("circulo-ingest", REPLAY_ROLE)
+    assert all(REPLAY_ROLE not in held for role, held in roles.items() if role != "ingest")
+    for role, credentials in created.items():
+        with as_url(credentials.url(MqttEndpoint.from_url(broker.url()))) as account:
+            account.connect()
+            code = account.publish(topic, replay(meter.device_id))
+            # the ingest's is let through (0x10: the device is not subscribed), the others refused
+            assert code in ((0, 0x10) if role == "ingest" else (NOT_AUTHORIZED,)), role

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from circulo_schemas import ReplayCommand, ReplayUnavailable, parse_payload, par
 from circulo_sim.boot import BootStore, DeviceCounter, boot_devices
 from circulo_sim.errors import ConfigError
 from circulo_sim.faults import FaultRates
-from circulo_sim.plan import Publish, build_device, device_actions
+from circulo_sim.plan import Publish, Reboot, build_device, device_actions
 from circulo_sim.replay import (
     InvalidCommand,
     Kept,
@@ -193,3 +194,49 @@ def test_a_device_answers_from_its_memory_unavailable_runs_first_each_with_a_fre
 
 def test_boot_counters_live_beside_the_bundles_not_among_them(tmp_path: Path) -> None:
     assert default_state_dir(tmp_path / "bundles") == tmp_path.resolve() / "bundles-state"
+
+
+def test_the_ring_survives_a_reboot_on_disk_byte_for_byte(tmp_path: Path) -> None:
+    store = BootStore(tmp_path)
+    kept = [
+        Kept(1, TOP - 1, "circulo/v1/bin/b1/event", b"\xffnot utf-8{", "deposit"),
+        *ring_of([0]).everything(),
+    ]
+    store.save_ring("b1", kept)
+    assert store.load_ring("b1") == kept
+    assert store.load_ring("nobody") == []
+
+
+def test_a_reboot_fault_moves_the_device_to_a_new_epoch_counted_on_disk_and_starts_seq_again(
+    tmp_path: Path,
+) -> None:
+    store = BootStore(tmp_path)
+    counter = boot_devices(store, ["b1"], seq_start=TOP - 1)["b1"]
+    spec = small_fleet(meters=0, bins=1, repairs=0).devices[0]
+    device = build_device(spec, MEMBERS, 7)
+    rates = FaultRates(reboot=0.05)
+    actions = list(device_actions(device, DAY, DAY + timedelta(days=1), seed=7, rates=rates, counter=counter))
+    reboots = [a for a in actions if isinstance(a, Reboot)]
+    assert len(reboots) >= 3 and [r.epoch for r in reboots] == list(range(2, 2 + len(reboots)))
+    assert store.epoch("b1") == reboots[-1].epoch == counter.epoch
+    boot, previous = 1, None
+    for action in actions:
+        if isinstance(action, Reboot):
+            boot, previous = action.epoch, None
+        elif isinstance(action, Publish):
+            document = json.loads(action.payload)
+            assert document["epoch"] == boot
+            assert document["seq"] == (TOP - 1 if previous is None else (previous + 1) % TOP)
+            previous = document["seq"]
+    last_before = [a for a, b in pairwise(actions) if isinstance(b, Reboot)]
+    assert all(isinstance(a, Publish) and a.label.fault == "reboot" for a in last_before)
+
+
+def test_without_a_boot_epoch_a_reboot_is_not_drawn_into_the_plan() -> None:
+    spec = small_fleet(meters=0, bins=1, repairs=0).devices[0]
+    device = build_device(spec, MEMBERS, 7)
+    actions = list(
+        device_actions(device, DAY, DAY + timedelta(days=1), seed=7, rates=FaultRates(reboot=0.05))
+    )
+    assert not any(isinstance(a, Reboot) for a in actions)
+    assert not any(isinstance(a, Publish) and a.label.fault == "reboot" for a in actions)

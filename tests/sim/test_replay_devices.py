@@ -151,12 +151,12 @@ def test_a_range_partly_overrun_is_replayed_where_held_and_reported_unavailable_
     }
 
 
-def test_a_reboot_counts_the_epoch_up_and_starts_seq_again(
-    db_url: str, broker: MosquittoBroker, service_mqtt_url: str, tmp_path: Path
+def test_a_reboot_counts_the_epoch_up_restarts_seq_and_still_answers_for_the_boot_before(
+    db_url: str, broker: MosquittoBroker, broker_accounts: BrokerAccounts, tmp_path: Path
 ) -> None:
     coop = register_coop(db_url, broker, tmp_path / "bundles", meters=1, bins=0, repairs=0)
     [device_id] = coop.devices
-    watcher = Subscriber(service_mqtt_url, f"circulo/v1/meter/{device_id}/#")  # someone hears them
+    watcher = Subscriber(broker_accounts.url("tester"), f"circulo/v1/meter/{device_id}/#")  # someone hears
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
     settings = SimSettings(
         database_url=db_url, mqtt_url="mqtt://127.0.0.1:1", drain_timeout_s=30, connect_timeout_s=20,
@@ -172,15 +172,26 @@ def test_a_reboot_counts_the_epoch_up_and_starts_seq_again(
         path = tmp_path / f"{boot}.jsonl"
         with path.open("w") as log:
             summary = run_simulation(request, settings, message_log=log)
-        data = [json.loads(e["payload"]) for e in read_log(path) if e["type"] == "meter_telemetry"]
-        runs.append((summary, data))
+        runs.append((summary, read_log(path)))
+        if boot == "first":  # the device is away: the broker queues the command in its session
+            doc = {"v": 1, "cmd": "replay", "id": "late", "epoch": 1, "from_seq": 2, "to_seq": 4}
+            send_command(
+                broker_accounts.url("ingest"), DeviceSpec(device_id, "meter"), json.dumps(doc).encode()
+            )
     watcher.close()
-    (first, first_data), (second, second_data) = runs
+    (first, first_log), (second, second_log) = runs
     assert first["epochs"] == {device_id: 1} and second["epochs"] == {device_id: 2}
     assert json.loads((tmp_path / "flash" / f"{device_id}.json").read_text()) == {"epoch": 2}
-    for data, epoch in ((first_data, 1), (second_data, 2)):
+    for log, epoch in ((first_log, 1), (second_log, 2)):
+        data = [json.loads(e["payload"]) for e in log if e["type"] == "meter_telemetry"]
         assert [d["seq"] for d in data] == list(range(len(data))) and len(data) >= 10
         assert {d["epoch"] for d in data} == {epoch}
+    originals = {
+        json.loads(e["payload"])["seq"]: e["payload"] for e in first_log if e["type"] == "meter_telemetry"
+    }
+    replayed = [e["payload"] for e in second_log if e["type"] == "replayed" and e["fate"] == "acked"]
+    assert replayed == [originals[2], originals[3], originals[4]]  # from the ring the first boot left
+    assert second["replay"]["republished"] == 3 and second["replay"]["unavailable_events"] == 0
 
 
 def test_a_message_nobody_subscribed_to_is_kept_and_sent_again_once_someone_listens(
@@ -204,3 +215,23 @@ def test_a_message_nobody_subscribed_to_is_kept_and_sent_again_once_someone_list
     delivery = stats.summary()["delivery"]
     assert delivery["no_subscribers"] >= 4 and delivery["resent"] >= 4
     assert delivery["acked"] >= 4 and delivery["unacked"] == 0
+
+
+def test_a_device_rebooting_mid_run_drops_with_its_will_and_comes_back_saying_boot_in_its_new_epoch(
+    db_url: str, broker: MosquittoBroker, broker_accounts: BrokerAccounts, tmp_path: Path
+) -> None:
+    spec, endpoints = registered_bin(db_url, broker, tmp_path)
+    counter = DeviceCounter(epoch=7, next_seq=0)
+    watcher = Subscriber(broker_accounts.url("tester"), f"circulo/v1/bin/{spec.device_id}/status")
+    stats = RunStats()
+    with replaying(spec, endpoints, counter, stats) as transport:
+        assert json.loads(watcher.next()[1]) == {
+            "v": 1, "state": "online", "epoch": 7, "fw": "circulo-sim/1.0", "reason": "boot",
+        }  # fmt: skip
+        assert counter.reboot() == 8  # as the plan does when it draws a reboot
+        transport.reboot(spec.device_id)
+        assert watcher.next()[1] == b'{"v":1,"state":"offline"}'  # the will
+        back = json.loads(watcher.next()[1])
+    watcher.close()
+    assert back == {"v": 1, "state": "online", "epoch": 8, "fw": "circulo-sim/1.0", "reason": "boot"}
+    assert counter.take() == 0

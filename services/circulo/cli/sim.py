@@ -41,6 +41,7 @@ FAULT_OPTIONS = (
     ("--malformed", "malformed", "Garble a payload (quarantined not_json or schema)."),
     ("--offline", "offline", "Start an outage: will, buffered, then flushed in order (stored)."),
     ("--impersonate", "impersonate", "Also publish on another device's topic (broker refuses, 0x87)."),
+    ("--reboots", "reboot", "Reboot after a message: will, a new boot epoch, seq anew (per-device mode)."),
     ("--implausible", "implausible", "Meters: more than the panels can make (stored, flag implausible)."),
     ("--glitches", "glitch", "Meters: the register reads 0 once (stored, flag glitch: span credited)."),
 )  # fmt: skip
