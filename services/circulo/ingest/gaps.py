@@ -12,8 +12,9 @@ covered part of the pending gaps of its epoch into ``lost`` (final, reason ``una
 
 A new epoch is a reboot, not a gap: the old epoch's pending gaps stay requestable, and the
 new epoch's counter starts at 0, so its first message at ``seq`` s (small) leaves 0..s-1
-pending. A device's very first message is a baseline: what came before it is unknown. A message behind the frontier that fills no pending gap changes nothing — except
-under epoch ``-1``, where a jump back by more than :data:`REORDER_WINDOW` is the counter
+pending. A device's very first message is a baseline: what came before it is unknown. A
+message behind the frontier that fills no pending gap changes nothing — except under
+epoch ``-1``, where a jump back by more than :data:`REORDER_WINDOW` is the counter
 restarting after a firmware reset (counted, a new baseline), as before replays existed.
 A long replay of an epoch ≥ 0 never looks like a reset: it fills gaps, far behind or not.
 
