@@ -11,7 +11,10 @@ with every payload carrying a boot ``epoch``, in two streams:
 Each stream is drained with ``replay`` on (gap ranges in ``replay_gap``, in the batch's
 transaction) and off (``CIRCULO_REPLAY=false``: seq loss counted the old way), alternately
 in rounds in the same process tree, so a slow moment of the shared machine hits both alike.
-Reported: messages/s per round, the median, and the on/off ratio of the medians.
+Reported per round: messages/s (wall clock, from the broker connection to the last row), and
+the ingest workers' CPU time per 1,000 messages (``RUSAGE_CHILDREN``: only the workers are
+children that end, so the broker's, PostgreSQL's and other helpers' work is not in it — the
+steadier figure on a shared machine); then medians, ranges, and on/off ratios of the medians.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,9 +63,17 @@ def streams(n: int, start: datetime) -> dict[str, list[tuple[str, bytes]]]:
     return {"in_order": every, "gaps_1pct": gapped}
 
 
+@dataclass(frozen=True)
+class Drain:
+    """One drain: messages/s (wall), and the ingest workers' CPU milliseconds per 1,000 messages."""
+
+    rate: float
+    cpu_ms: float
+
+
 def drain(
     stack: BenchStack, messages: list[tuple[str, bytes]], name: str, *, replay: bool, workers: int
-) -> float:
+) -> Drain:
     """One drain of ``messages`` by fresh workers on a fresh database; messages/s."""
     db_url = stack.fresh_database(name)
     register_fleet(db_url)
@@ -75,6 +88,7 @@ def drain(
     for p in procs:
         p.stop()
     publish(stack.mqtt_url("publisher"), messages)
+    cpu_before = children_cpu_s()
     for p in procs:
         p.start()
     done = wait_committed(db_url, len(messages))
@@ -82,9 +96,17 @@ def drain(
     first_connect = min(p.connected_at() for p in procs)
     for p in procs:
         p.stop()
+    cpu_ms = 1000 * (children_cpu_s() - cpu_before) / (len(messages) / 1000)
     check_gaps(db_url, replay, len(messages))
     stack.pg.drop_database(name)
-    return len(messages) / (done_wall - first_connect).total_seconds()
+    return Drain(len(messages) / (done_wall - first_connect).total_seconds(), cpu_ms)
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's ended and waited-for children: the ingest
+    workers (the broker and PostgreSQL run on until the end of the benchmark)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_gaps(db_url: str, replay: bool, n: int) -> None:
@@ -106,33 +128,46 @@ def main() -> None:
     args = parser.parse_args()
     stack = start_stack()
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-    rates: dict[str, dict[str, list[float]]] = {}
+    drains: dict[str, dict[str, list[Drain]]] = {}
     try:
         for round_no in range(args.rounds):
             for stream_name, messages in streams(args.messages, start).items():
                 for replay in (True, False) if round_no % 2 == 0 else (False, True):
                     label = "on" if replay else "off"
                     name = f"r{round_no}_{stream_name}_{label}".lower()
-                    rate = drain(stack, messages, name, replay=replay, workers=args.workers)
-                    rates.setdefault(stream_name, {}).setdefault(label, []).append(rate)
+                    got = drain(stack, messages, name, replay=replay, workers=args.workers)
+                    drains.setdefault(stream_name, {}).setdefault(label, []).append(got)
                     print(
-                        f"round {round_no + 1} {stream_name} replay {label}: {rate:,.0f} messages/s",
+                        f"round {round_no + 1} {stream_name} replay {label}: {got.rate:,.0f} messages/s, "
+                        f"ingest CPU {got.cpu_ms:.0f} ms per 1,000 messages",
                         flush=True,
                     )
     finally:
         stack.stop()
-    report(rates, args)
+    report(drains, args)
 
 
-def report(rates: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> None:
+def spread(values: list[float], fmt: str = ",.0f") -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
+
+
+def report(drains: dict[str, dict[str, list[Drain]]], args: argparse.Namespace) -> None:
     results: dict[str, Any] = {"messages": args.messages, "rounds": args.rounds, "workers": args.workers}
-    print("\nstream       replay on (median, range)      replay off (median, range)     on/off")
-    for stream_name, by in rates.items():
-        on, off = statistics.median(by["on"]), statistics.median(by["off"])
-        results[stream_name] = {"on": by["on"], "off": by["off"], "ratio": on / off}
+    print("\nstream      messages/s on (median, range) / off      on/off   CPU ms/1,000 on / off   on/off")
+    for stream_name, by in drains.items():
+        rate = {k: [d.rate for d in v] for k, v in by.items()}
+        cpu = {k: [d.cpu_ms for d in v] for k, v in by.items()}
+        rate_ratio = statistics.median(rate["on"]) / statistics.median(rate["off"])
+        cpu_ratio = statistics.median(cpu["on"]) / statistics.median(cpu["off"])
+        results[stream_name] = {
+            "rate": rate,
+            "cpu_ms_per_1000": cpu,
+            "rate_ratio": rate_ratio,
+            "cpu_ratio": cpu_ratio,
+        }
         print(
-            f"{stream_name:12} {on:8,.0f} ({min(by['on']):,.0f}–{max(by['on']):,.0f})"
-            f"        {off:8,.0f} ({min(by['off']):,.0f}–{max(by['off']):,.0f})        {on / off:.2f}"
+            f"{stream_name:11} {spread(rate['on'])} / {spread(rate['off'])}   {rate_ratio:.2f}"
+            f"   {spread(cpu['on'])} / {spread(cpu['off'])}   {cpu_ratio:.2f}"
         )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"replay{'' if args.workers == 1 else f'_{args.workers}w'}.json"

@@ -47,18 +47,18 @@ def test_an_in_order_stream_opens_no_gap() -> None:
 
 
 def test_a_jump_forward_opens_one_range_with_the_times_either_side() -> None:
-    gaps = run([1, 2, 7])
+    gaps = run([0, 1, 2, 7])
     (gap,) = gaps.pending
     assert (gap.from_seq, gap.to_seq, gap.missing) == (3, 6, 4)
     assert gap.before_ts == at(2).ts and gap.after_ts == at(7).ts
-    assert gap.after_received_at == T0 + timedelta(seconds=2)
+    assert gap.after_received_at == T0 + timedelta(seconds=3)
     assert gap.next_request_at == gap.after_received_at + timedelta(seconds=30)
     assert gap.give_up_at == gap.after_received_at + timedelta(seconds=600)
     assert gaps.missing_delta == 4 and gaps.tally.opened == 1
 
 
 def test_a_message_inside_a_range_splits_it_and_the_edges_shrink_it() -> None:
-    gaps = run([1, 10, 5])
+    gaps = run([0, 1, 10, 5])
     assert ranges(gaps) == [(1, 2, 4), (1, 6, 9)]
     run([2, 9], gaps=gaps)
     assert ranges(gaps) == [(1, 3, 4), (1, 6, 8)]
@@ -66,7 +66,7 @@ def test_a_message_inside_a_range_splits_it_and_the_edges_shrink_it() -> None:
 
 
 def test_a_range_filled_before_any_request_leaves_no_row() -> None:
-    gaps = run([1, 4, 3, 2])
+    gaps = run([0, 1, 4, 3, 2])
     assert gaps.pending == [] and list(gaps.written()) == [] and gaps.missing_delta == 0
     assert gaps.tally.recovered == 0 and gaps.tally.filled == 2
 
@@ -100,7 +100,7 @@ def test_a_gap_across_the_wrap_is_one_range_that_wraps() -> None:
 
 
 def test_a_reboot_is_not_a_gap_and_the_old_epoch_stays_requestable() -> None:
-    gaps = run([1, 2, 5], epoch=3)
+    gaps = run([0, 1, 2, 5], epoch=3)
     run([0, 1, 2], epoch=4, gaps=gaps)
     assert ranges(gaps) == [(3, 3, 4)]
     assert (gaps.epoch, gaps.last_seq) == (4, 2)
@@ -108,8 +108,16 @@ def test_a_reboot_is_not_a_gap_and_the_old_epoch_stays_requestable() -> None:
     assert gaps.pending == [] and (gaps.epoch, gaps.last_seq) == (4, 2)
 
 
+def test_a_device_first_heard_late_lacks_its_first_seqs_unless_its_firmware_has_no_epoch() -> None:
+    assert ranges(run([5, 6], epoch=0)) == [(0, 0, 4)]
+    assert ranges(run([5, 6], epoch=NO_EPOCH)) == []
+    assert ranges(run([2**20, 2**20 + 1], epoch=0)) == [], "not a counter that began at 0"
+    counted_before_epochs = DeviceGaps(POLICY, epoch=NO_EPOCH, last_seq=90)
+    assert ranges(run([5, 6], epoch=3, gaps=counted_before_epochs)) == []
+
+
 def test_a_new_epoch_starting_late_leaves_its_first_seqs_pending() -> None:
-    gaps = run([7, 8], epoch=2)
+    gaps = run(list(range(9)), epoch=2)
     run([3], epoch=3, gaps=gaps)
     assert ranges(gaps) == [(3, 0, 2)]
     assert gaps.pending[0].before_ts is None
@@ -136,7 +144,7 @@ def test_a_gap_without_epoch_is_given_up_after_replay_after_it_cannot_be_request
 
 
 def test_replay_unavailable_makes_exactly_the_covered_missing_part_lost() -> None:
-    gaps = run([1, 20, 10])  # pending 2..9 and 11..19
+    gaps = run([0, 1, 20, 10])  # pending 2..9 and 11..19
     gaps.unavailable(Unavailable(1, 5, 14, T0))
     assert ranges(gaps) == [(1, 2, 4), (1, 15, 19)]
     lost = sorted((g.from_seq, g.to_seq, g.missing) for g in gaps.written() if g.state == LOST)
@@ -147,7 +155,7 @@ def test_replay_unavailable_makes_exactly_the_covered_missing_part_lost() -> Non
 
 
 def test_replay_unavailable_of_another_epoch_or_outside_every_gap_changes_nothing() -> None:
-    gaps = run([1, 5])
+    gaps = run([0, 1, 5])
     gaps.unavailable(Unavailable(2, 2, 4, T0))
     gaps.unavailable(Unavailable(1, 6, 100, T0))
     assert ranges(gaps) == [(1, 2, 4)] and gaps.tally.lost == {}
@@ -162,7 +170,7 @@ def test_replay_unavailable_across_the_wrap() -> None:
 
 
 def test_the_replay_unavailable_events_own_seq_counts_in_the_current_epoch() -> None:
-    gaps = run([1, 2], epoch=4)
+    gaps = run([0, 1, 2], epoch=4)
     gaps.arrive(Arrival(None, 3, T0, T0))
     assert gaps.pending == [] and (gaps.epoch, gaps.last_seq) == (4, 3)
 
@@ -178,12 +186,12 @@ def test_any_arrival_order_of_a_seq_range_ends_with_no_pending_gap(
     """Whatever arrives first, the complete range leaves nothing pending; a partial one leaves
     exactly what never came (counted once), and the missing count follows."""
     seqs = [(start + i) % SEQ_MODULUS for i in order]
-    gaps = DeviceGaps(POLICY)
+    gaps = DeviceGaps(POLICY, epoch=7, last_seq=(start - 1) % SEQ_MODULUS)
     first, last = (start, (start + 39) % SEQ_MODULUS)
     for s in [first, last, *seqs]:
         gaps.arrive(Arrival(7, s, T0, T0))
     assert gaps.pending == [] and gaps.missing_delta == 0
-    partial = DeviceGaps(POLICY)
+    partial = DeviceGaps(POLICY, epoch=7, last_seq=(start - 1) % SEQ_MODULUS)
     for s in [first, last, *(s for i, s in zip(order, seqs, strict=True) if i not in lost)]:
         partial.arrive(Arrival(7, s, T0, T0))
     assert pending_missing(partial.pending) == len(lost) == partial.missing_delta

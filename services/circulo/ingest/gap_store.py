@@ -107,9 +107,9 @@ def fold_into(state: DeviceState, tracker: DeviceGaps) -> None:
 
 
 def load_pending(conn: psycopg.Connection, devices: Sequence[str]) -> dict[str, list[Gap]]:
-    """The devices' open and requested gaps, locked for this transaction."""
+    """The devices' open and requested gaps (the caller holds the devices' state rows)."""
     pending: dict[str, list[Gap]] = {}
-    for row in conn.execute(queries.LOCK_PENDING_GAPS, (list(devices),)).fetchall():
+    for row in conn.execute(queries.PENDING_GAPS, (list(devices),)).fetchall():
         gap = gap_of(row[1:])
         pending.setdefault(row[0], []).append(gap)
     return pending

@@ -12,10 +12,14 @@ covered part of the pending gaps of its epoch into ``lost`` (final, reason ``una
 
 A new epoch is a reboot, not a gap: the old epoch's pending gaps stay requestable, and the
 new epoch's counter starts at 0, so its first message at ``seq`` s (small) leaves 0..s-1
-pending. A device's very first message is a baseline: what came before it is unknown. A
-message behind the frontier that fills no pending gap changes nothing — except under
-epoch ``-1``, where a jump back by more than :data:`REORDER_WINDOW` is the counter
-restarting after a firmware reset (counted, a new baseline), as before replays existed.
+pending; so does a device's very first message (with an epoch: a device first heard at seq 5,
+say because two workers committed out of order or a crash took its first messages, lacks
+0..4). Firmware without epochs starts a baseline at its first message, as before replays;
+so does a device already counted before epochs (its state row holds a seq but no epoch).
+
+A message behind the frontier that fills no pending gap changes nothing — except under
+epoch ``-1``, where a jump back by more than :data:`REORDER_WINDOW` is the counter restarting
+after a firmware reset (counted, a new baseline), as before replays existed.
 A long replay of an epoch ≥ 0 never looks like a reset: it fills gaps, far behind or not.
 
 Times: a gap is requested once ``W`` passes ``after_received_at + replay_after`` and given
@@ -174,7 +178,7 @@ class DeviceGaps:
         if self.fill(epoch, arrival):
             return
         if self.last_seq is None:
-            self.advance(epoch, arrival)
+            self.new_epoch(epoch, arrival)  # the device's first message ever: its boot began at 0
         elif epoch == self.epoch:
             self.same_epoch(epoch, self.last_seq, arrival)
         elif is_newer(epoch, self.epoch):
@@ -195,8 +199,8 @@ class DeviceGaps:
 
     def new_epoch(self, epoch: int, arrival: Arrival) -> None:
         """A reboot: the counter restarted at 0 in ``epoch``; what came before 0..seq is pending."""
-        rebooted_with_epochs = epoch != NO_EPOCH and self.epoch not in (None, NO_EPOCH)
-        if rebooted_with_epochs and 0 < arrival.seq <= LEADING_GAP_MAX:
+        counts_from_zero = NO_EPOCH not in (epoch, self.epoch)  # firmware with boot epochs, before and now
+        if counts_from_zero and 0 < arrival.seq <= LEADING_GAP_MAX:
             self.open(epoch, 0, arrival.seq - 1, arrival)
         self.advance(epoch, arrival)
 

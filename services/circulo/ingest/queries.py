@@ -120,12 +120,13 @@ GAP_COLUMNS = (
     "after_ts", "state", "request_id", "requests", "requested_at", "opened_at", "closed_at", "lost_reason",
 )  # fmt: skip
 
-# Taken after the device_state rows (same order as every writer), so a writer holds its
-# devices' pending gaps while it changes them; the requester skips rows a writer holds.
-LOCK_PENDING_GAPS = f"""
+# Read under the batch's device_state row locks: a device's gaps change only under its
+# device_state row (writers lock it FOR UPDATE, the requester FOR UPDATE SKIP LOCKED), so the
+# gap rows need no lock of their own (a row lock is a heap write: hundreds a batch).
+PENDING_GAPS = f"""
 SELECT device_id, {", ".join(GAP_COLUMNS)} FROM replay_gap
 WHERE device_id = ANY(%s) AND state IN ('open', 'requested')
-ORDER BY device_id, epoch, from_seq FOR UPDATE
+ORDER BY device_id, epoch, from_seq
 """
 
 DELETE_GAPS = """
@@ -146,14 +147,16 @@ WHERE replay_gap.state IN ('recovered', 'lost')
 LOW_WATERMARK = "SELECT ingest_low_watermark()"
 
 # after_received_at bounds both times from below, so the pending index finds the candidates.
+# The device_state row is the lock of a device's gaps (see PENDING_GAPS): a device a writer or
+# another worker's requester holds is skipped this round.
 LOCK_DUE_GAPS = """
 SELECT g.device_id, d.kind, g.epoch, g.from_seq, g.to_seq, g.requests, g.give_up_at, g.next_request_at
-FROM replay_gap g JOIN device d USING (device_id)
+FROM replay_gap g JOIN device d USING (device_id) JOIN device_state s USING (device_id)
 WHERE g.state IN ('open', 'requested') AND g.after_received_at <= %(w)s
   AND (g.give_up_at <= %(w)s OR g.next_request_at <= %(w)s)
 ORDER BY g.next_request_at
 LIMIT %(limit)s
-FOR UPDATE OF g SKIP LOCKED
+FOR UPDATE OF s SKIP LOCKED
 """
 
 MARK_REQUESTED = """

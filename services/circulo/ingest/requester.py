@@ -3,8 +3,9 @@
 Every ingest worker runs one requester; they share the work through the database. A round
 reads ``W`` (:func:`ingest_low_watermark`, SPEC §3), then takes the pending gaps that are due
 by ``W`` — never by wall time, so the backlog after an outage, received long after it was
-sent, triggers no burst of requests — with ``FOR UPDATE SKIP LOCKED``: a gap another worker
-(or a writer filling it) holds is left to it. Due means:
+sent, triggers no burst of requests — with ``FOR UPDATE SKIP LOCKED`` on the gaps' devices'
+``device_state`` rows (the lock every writer takes before it touches a device's gaps): a device
+another worker's requester, or a writer filling its gaps, holds is left to it. Due means:
 
 - ``give_up_at`` ≤ ``W``: the gap is lost for good (``lost_reason`` ``timeout``);
 - else ``next_request_at`` ≤ ``W``: a new request id is recorded, the gap becomes
