@@ -8,6 +8,7 @@ whatever goes wrong, and wherever.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from tests.ledger.conftest import LedgerCli, seed
 from tests.ledger.ledger_factories import T0, build_chain, new_entry
 from tests.ledger.test_fast_jcs import json_value
 
-from circulo.ledger import audit, journal, log, merkle
+from circulo.ledger import audit, journal, log, merkle, standalone_verify
 from circulo.ledger.checkpoint import sign_checkpoint
 from circulo.ledger.entries import LedgerEntry, entry_hash, json_safe, plain_json, signed_body
 from circulo.ledger.keys import Signer
@@ -219,3 +220,32 @@ def test_the_cli_verifies_with_workers_and_in_checkpoints_mode(
     for options in (("--workers", "2"), ("--signatures", "checkpoints"), ("--workers", "0", "--progress")):
         assert "ledger OK: 30 entries" in ledger_cli.ok("verify", *options).stdout
     assert ledger_cli.json("verify", "--signatures", "checkpoints")["verified_entries"] == 30
+
+
+def export_of(entries: list[dict[str, Any]], chain: list[LedgerEntry], signer: Signer) -> list[str]:
+    trailer = {
+        "public_keys": keys(signer),
+        "checkpoint": checkpoint_over(chain, len(chain), signer).to_dict(),
+    }
+    return [json.dumps(entry) for entry in entries] + [json.dumps({**trailer, "rotations": []})]
+
+
+@pytest.mark.parametrize("sig_at", [None, 1, 17, COUNT])
+@pytest.mark.parametrize("other_at", [None, 5, 17, 40])
+def test_the_standalone_script_names_the_same_entry_with_worker_processes(
+    long_chain: tuple[list[LedgerEntry], Signer],
+    monkeypatch: pytest.MonkeyPatch,
+    sig_at: int | None,
+    other_at: int | None,
+) -> None:
+    chain, signer = long_chain
+    entries = [e.to_dict() for e in chain]
+    if sig_at is not None:
+        bad_signature(entries[sig_at - 1])
+    if other_at is not None:
+        changed_amount(entries[other_at - 1])
+    lines = export_of(entries, chain, signer)
+    serial = standalone_verify.verify(lines, [signer.public_key_hex])
+    monkeypatch.setattr(standalone_verify, "PARALLEL_FROM", 1)
+    assert standalone_verify.verify(lines, [signer.public_key_hex]) == serial
+    assert serial.startswith("OK") == (sig_at is None and other_at is None)
