@@ -21,7 +21,17 @@ def test_the_standalone_verifier_imports_only_stdlib_cryptography_and_rfc8785() 
     imports = {
         line.split()[1].split(".")[0] for line in script.splitlines() if line.startswith(("import ", "from "))
     }
-    assert imports == {"hashlib", "json", "sys", "typing", "rfc8785", "cryptography"}
+    assert imports == {
+        "hashlib",
+        "json",
+        "multiprocessing",
+        "os",
+        "re",
+        "sys",
+        "typing",
+        "rfc8785",
+        "cryptography",
+    }
 
 
 def test_the_key_and_checkpoint_default_to_the_state_folder(tmp_path: Path) -> None:

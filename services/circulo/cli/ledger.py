@@ -34,7 +34,7 @@ from circulo.ledger.keys import Signer, generate_key, load_signer, public_key_pa
 from circulo.ledger.proofs import ProofVerdict, verify_consistency_document, verify_inclusion_document
 from circulo.ledger.requests import InvalidRequest
 from circulo.ledger.settings import LedgerSettings
-from circulo.ledger.verify import VerifyResult, verify_entries
+from circulo.ledger.verify import SIGNATURE_MODES, SignatureMode, VerifyResult, verify_entries
 from circulo.rewards import moves
 from circulo.rewards.records import Settlement
 from circulo.settings import load_settings
@@ -161,17 +161,40 @@ def rotate_key(settings: LedgerSettings, lost_key_id: str | None, note: str) -> 
 @click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Verify this export file instead of the database (no database needed).")  # fmt: skip
 @public_key_option
+@click.option(
+    "--signatures",
+    type=click.Choice(SIGNATURE_MODES),
+    default="every",
+    show_default=True,
+    help="every: check each entry's signature; checkpoints: entries under a checkpoint signed by a "
+    "trusted key are authenticated by it (hashes, links and its root still checked; see docs/ledger.md).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=0), help="Signature-checking processes [default: one per core "
+    "for 20,000 entries or more; 0: none]."
+)  # fmt: skip
+@click.option("--progress", is_flag=True, help="Say on stderr every 100,000 entries verified.")
 @json_option
 @pass_cli
 @one_line_errors
-def verify(ctx: CliContext, export_file: Path | None, public_keys: tuple[str, ...], as_json: bool) -> None:
+def verify(
+    ctx: CliContext,
+    export_file: Path | None,
+    public_keys: tuple[str, ...],
+    signatures: SignatureMode,
+    workers: int | None,
+    progress: bool,
+    as_json: bool,
+) -> None:
     """Check every hash, link and signature; exit 0 only when all hold, else name the first bad entry."""
     keys = trusted_keys(public_keys)
+    report = (lambda done: click.echo(f"verified {done:,} entries", err=True)) if progress else None
+    options: dict[str, Any] = {"signatures": signatures, "workers": workers, "progress": report}
     if export_file is not None:
-        result = verify_export_file(export_file, keys)
+        result = verify_export_file(export_file, keys, **options)
     else:
         with database(ledger_settings(ctx)) as conn:
-            result = audit.verify_database(conn, keys)
+            result = audit.verify_database(conn, keys, **options)
     if as_json:
         echo_json(result.to_dict())
         if not result.ok:
@@ -183,7 +206,7 @@ def verify(ctx: CliContext, export_file: Path | None, public_keys: tuple[str, ..
     click.echo(f"ledger OK: {result.verified} entries, head {result.head_hash}, root {root}")
 
 
-def verify_export_file(path: Path, keys: dict[str, str] | None) -> VerifyResult:
+def verify_export_file(path: Path, keys: dict[str, str] | None, **options: Any) -> VerifyResult:
     """Verify an export; without --public-key, the trailer's keys are trusted (consistency only)."""
     with path.open(encoding="utf-8") as lines:
         export = read_export(lines)
@@ -193,6 +216,7 @@ def verify_export_file(path: Path, keys: dict[str, str] | None) -> VerifyResult:
         keys if keys is not None else export.public_keys,
         rotations=export.rotation_pairs,
         checkpoints=checkpoints,
+        **options,
     )
 
 

@@ -14,34 +14,59 @@ import psycopg
 from circulo.ledger import journal, log
 from circulo.ledger.journal import KeyRotation
 from circulo.ledger.keys import signature_holds
+from circulo.ledger.signatures import default_workers
 from circulo.ledger.verify import (
     ChainVerifier,
     Finding,
+    Progress,
+    SignatureMode,
     VerifyResult,
     check_balances,
-    check_checkpoint,
+    check_checkpoints,
     check_public_keys,
+    checkpoint_cover,
+    verify_chain,
 )
 
 
-def verify_database(conn: psycopg.Connection, trusted_keys: Mapping[str, str] | None = None) -> VerifyResult:
-    """Verify everything the database holds about the ledger; the first finding names the entry."""
+def verify_database(
+    conn: psycopg.Connection,
+    trusted_keys: Mapping[str, str] | None = None,
+    *,
+    signatures: SignatureMode = "every",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> VerifyResult:
+    """Verify everything the database holds about the ledger; the first finding names the entry.
+
+    The entries stream through a server-side cursor; signatures are checked in ``workers``
+    processes (None: one per core for a large ledger; 0: in place). ``signatures="checkpoints"``:
+    entries under a checkpoint signed by a trusted key are authenticated by it (see
+    :mod:`circulo.ledger.verify`).
+    """
     with journal.snapshot(conn):
         keys = dict(trusted_keys) if trusted_keys is not None else journal.public_keys(conn)
         recorded = journal.rotations(conn)
-        verifier = ChainVerifier(keys, rotations={(r.old_key_id, r.new_key_id) for r in recorded})
-        for entry in journal.iter_entries(conn):
-            if verifier.feed(entry.to_dict()) is not None:
-                break
+        head = journal.read_head(conn)
+        checkpoints = log.checkpoints(conn)
+        signed_until = checkpoint_cover(checkpoints, keys) if signatures == "checkpoints" else 0
+        verifier = verify_chain(
+            lambda: journal.stream_export_entries(conn),
+            keys,
+            rotations={(r.old_key_id, r.new_key_id) for r in recorded},
+            workers=default_workers(head.seq - signed_until) if workers is None else workers,
+            signed_until=signed_until,
+            progress=progress,
+        )
         extra = check_public_keys(keys) + check_rotations(recorded, keys)
+        root = None
         if verifier.failure is None:
-            extra += check_head(journal.read_head(conn), verifier)
+            extra += check_head(head, verifier)
             stored = {(b.account, b.token): b.amount_micro for b in journal.balances(conn)}
             extra += check_balances(verifier.balances, stored)
-            for checkpoint in log.checkpoints(conn):
-                finding = check_checkpoint(checkpoint, verifier.leaf_hashes, keys)
-                extra += [finding] if finding else []
-    return verifier.result(extra)
+            found, root = check_checkpoints(checkpoints, verifier.leaf_hashes, keys)
+            extra += found
+    return verifier.result(extra, root=root)
 
 
 def check_head(head: journal.Head, verifier: ChainVerifier) -> list[Finding]:

@@ -10,7 +10,7 @@ RFC 9162 §2.1.3.2 and §2.1.4.2, which rejects any proof of the wrong length.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from circulo.ledger.errors import InvalidProof
 
@@ -52,6 +52,30 @@ def root_of_hashes(hashes: Sequence[bytes]) -> bytes:
     while stack:
         node = node_hash(stack.pop()[0], node)
     return node
+
+
+def roots_at(hashes: Sequence[bytes], sizes: Iterable[int]) -> dict[int, bytes]:
+    """The tree hash of the first ``size`` leaves for each of ``sizes``, in one pass.
+
+    The stack of :func:`root_of_hashes` holds, after ``n`` leaves, the full subtrees that the
+    root of size ``n`` folds together; each wanted size folds a copy of it.
+    """
+    wanted = sorted({size for size in sizes if 0 <= size <= len(hashes)})
+    roots = {0: EMPTY_ROOT} if wanted and wanted[0] == 0 else {}
+    stack: list[tuple[bytes, int]] = []
+    at = 0
+    for size in (s for s in wanted if s > 0):
+        for digest in hashes[at:size]:
+            node, width = digest, 1
+            while stack and stack[-1][1] == width:
+                node, width = node_hash(stack.pop()[0], node), width * 2
+            stack.append((node, width))
+        at = size
+        node = stack[-1][0]
+        for left, _width in reversed(stack[:-1]):
+            node = node_hash(left, node)
+        roots[size] = node
+    return roots
 
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:

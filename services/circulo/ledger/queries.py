@@ -16,6 +16,8 @@ INSERT_ENTRY = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 ENTRIES_AFTER = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE seq > %s ORDER BY seq LIMIT %s"
+MAX_SEQ = 2**63 - 1
+ENTRIES_UNTIL = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE seq <= %s ORDER BY seq"
 ENTRY_BY_SEQ = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE seq = %s"
 ENTRIES_OF_ACCOUNT = f"SELECT {ENTRY_COLUMNS} FROM ledger_entry WHERE account = %s ORDER BY seq"
 CORRECTION_OF = "SELECT seq FROM ledger_entry WHERE corrects_seq = %s"

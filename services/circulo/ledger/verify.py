@@ -10,15 +10,25 @@ no burn takes an account below zero. The chain check stops at the first bad entr
 follows it cannot be trusted to mean anything. Then, over the whole chain, every move
 (transfer, dividend, floor) burns exactly what it mints. Checkpoints are checked against the
 Merkle root of the entries they cover.
+
+Signatures are checked for every entry by default, in worker processes for a large ledger
+(:mod:`circulo.ledger.signatures`; the verdict is the one checking each in place gives). In
+``checkpoints`` mode an entry covered by a checkpoint signed by a trusted key is authenticated
+by that checkpoint instead of its own signature: its hash is still recomputed and linked, and
+the checkpoint's root must be that of the recomputed hashes (docs/ledger.md#signature-modes
+says what each mode guarantees).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidSignature
 
 from circulo.certificates.replay import CertificateLedger
 from circulo.governance.state import GovernanceProblem, GovernanceState
@@ -43,22 +53,29 @@ from circulo.ledger.entries import (
     check_correction_shape,
     check_kind_and_reason,
     check_label,
+    check_sources,
     check_token_and_amount,
     entry_format,
     entry_hash,
     idempotency_key,
     json_safe,
     key_id,
-    normalise_sources,
     parse_ts,
+    plain_json,
     sha256_hex,
     signed_body,
 )
 from circulo.ledger.errors import InvalidEntry
-from circulo.ledger.keys import signature_holds
 from circulo.ledger.requests import TRANSFER_DOMAIN, domain_message
+from circulo.ledger.signatures import SignaturePool, default_workers, public_key_of
 
 BalanceKey = tuple[str, str]  # (account, token)
+SignatureMode = Literal["every", "checkpoints"]
+SIGNATURE_MODES: tuple[str, ...] = ("every", "checkpoints")
+# Reads the entries anew from the first, in order, each time it is called (a replay needs two reads).
+EntrySource = Callable[[], Iterable[Mapping[str, Any]]]
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 100_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,7 @@ class VerifyResult:
     balances: Mapping[BalanceKey, int]
     leaf_hashes: Sequence[bytes] = field(repr=False)
     findings: tuple[Finding, ...]
+    root: str | None = None  # the Merkle root of the verified entries, when already computed
 
     @property
     def ok(self) -> bool:
@@ -101,20 +119,33 @@ class VerifyResult:
             "ok": self.ok,
             "verified_entries": self.verified,
             "head_hash": self.head_hash,
-            "root": merkle.root_of_hashes(self.leaf_hashes).hex(),
+            "root": self.root if self.root is not None else merkle.root_of_hashes(self.leaf_hashes).hex(),
             "first_bad_seq": first.seq if first else None,
             "findings": [{"seq": f.seq, "problem": f.problem, "detail": f.detail} for f in self.findings],
         }
 
 
 class ChainVerifier:
-    """Feed entries (export-form mappings) in order; the first bad one stops the chain check."""
+    """Feed entries (export-form mappings) in order; the first bad one stops the chain check.
+
+    With a ``pool``, signatures are queued to it instead of checked in place (see
+    :func:`verify_chain`, which turns that back into the in-place verdict). Entries up to
+    ``signed_until`` are not signature-checked here: a first pass found their signatures good,
+    or a signed checkpoint covers them (its root is checked after the chain).
+    """
 
     def __init__(
-        self, public_keys: Mapping[str, str], *, rotations: Collection[tuple[str, str]] | None = None
+        self,
+        public_keys: Mapping[str, str],
+        *,
+        rotations: Collection[tuple[str, str]] | None = None,
+        pool: SignaturePool | None = None,
+        signed_until: int = 0,
     ) -> None:
         self.public_keys = dict(public_keys)
         self.rotations = None if rotations is None else set(rotations)
+        self.pool = pool
+        self.signed_until = signed_until
         self.prev_hash = GENESIS_PREV_HASH
         self.prev_key_id: str | None = None
         self.leaf_hashes: list[bytes] = []
@@ -188,7 +219,11 @@ class ChainVerifier:
         public_key = self.public_keys.get(entry["key_id"])
         if public_key is None:
             return "unknown key", f"key_id {entry['key_id']} is not among the trusted public keys"
-        if not signature_holds(public_key, entry["sig"], bytes.fromhex(entry["hash"])):
+        if entry["seq"] <= self.signed_until:
+            pass
+        elif self.pool is not None:
+            self.pool.add(entry["seq"], public_key, entry["sig"], entry["hash"])
+        elif not signature_verifies(public_key, entry["sig"], entry["hash"]):
             return "bad signature", f"sig does not verify under key {entry['key_id']}"
         changed = self.prev_key_id is not None and entry["key_id"] != self.prev_key_id
         if (
@@ -276,7 +311,7 @@ class ChainVerifier:
                 findings.append(Finding(tally.first_seq, "unbalanced move", f"{settlement_id}: {problem}"))
         return findings
 
-    def result(self, extra: Iterable[Finding] = ()) -> VerifyResult:
+    def result(self, extra: Iterable[Finding] = (), *, root: str | None = None) -> VerifyResult:
         """The result so far, with the chain's failure (if any) first, then moves, then ``extra``."""
         moves = tuple(self.move_findings()) if self.failure is None else ()
         findings = ((self.failure,) if self.failure else ()) + moves + tuple(extra)
@@ -286,7 +321,76 @@ class ChainVerifier:
             balances=dict(self.balances),
             leaf_hashes=self.leaf_hashes,
             findings=findings,
+            root=root,
         )
+
+
+def signature_verifies(public_key_hex: str, sig_hex: str, hash_hex: str) -> bool:
+    """Whether ``sig_hex`` is the key's Ed25519 signature of the 32 bytes of ``hash_hex``."""
+    key = public_key_of(public_key_hex)
+    try:
+        if key is None:
+            return False
+        key.verify(bytes.fromhex(sig_hex), bytes.fromhex(hash_hex))
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+def feed_all(
+    verifier: ChainVerifier, entries: Iterable[Mapping[str, Any]], *, until: int | None = None,
+    progress: Progress | None = None,
+) -> None:  # fmt: skip
+    """Feed entries until the first bad one (or past ``until``, or past a bad signature found)."""
+    pool = verifier.pool
+    for entry in entries:
+        if verifier.feed(entry) is not None:
+            return
+        done = verifier.next_seq - 1
+        if until is not None and done >= until:
+            return
+        if pool is not None and pool.bad and done >= min(pool.bad):
+            return  # nothing after a bad signature counts
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done)
+
+
+def verify_chain(
+    read: EntrySource,
+    public_keys: Mapping[str, str],
+    *,
+    rotations: Collection[tuple[str, str]] | None = None,
+    workers: int = 0,
+    signed_until: int = 0,
+    progress: Progress | None = None,
+) -> ChainVerifier:
+    """The chain checked as :meth:`ChainVerifier.feed` checks it entry by entry, signatures in
+    ``workers`` processes (0: in place).
+
+    When a signature fails before (or at) the chain's first other problem, that signature is
+    the finding, exactly as in place: the entries are read again up to it, their signatures
+    known good, so balances, moves and the head are those before the bad entry.
+    """
+    if workers < 1:
+        verifier = ChainVerifier(public_keys, rotations=rotations, signed_until=signed_until)
+        feed_all(verifier, read(), progress=progress)
+        return verifier
+    with SignaturePool(workers) as pool:
+        verifier = ChainVerifier(public_keys, rotations=rotations, pool=pool, signed_until=signed_until)
+        feed_all(verifier, read(), progress=progress)
+        bad = pool.first_bad()
+    failed_at = verifier.failure.seq if verifier.failure is not None else None
+    if bad is None or (failed_at is not None and failed_at < bad):
+        return verifier
+    replay = ChainVerifier(public_keys, rotations=rotations, signed_until=max(signed_until, bad - 1))
+    feed_all(replay, read(), until=bad)
+    return replay
+
+
+def checkpoint_cover(checkpoints: Iterable[Checkpoint], public_keys: Mapping[str, str]) -> int:
+    """The size of the largest checkpoint signed by a trusted key (0: none): in ``checkpoints``
+    mode the entries up to it are authenticated by its signature and root, not their own."""
+    return max((cp.size for cp in checkpoints if checkpoint_signature_holds(cp, public_keys)), default=0)
 
 
 @dataclass
@@ -351,11 +455,8 @@ def policy_moment(entry: Mapping[str, Any]) -> tuple[str, datetime, str] | None:
     """(co-op, moment, label) whose policy a reward mint must follow; None when not judged."""
     parts = str(entry["settlement_id"]).split(":", 2)
     if parts[0] == "green" and len(parts) == 3:
-        try:
-            hour = datetime.strptime(parts[2], "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-        return parts[1], hour, parts[2]
+        hour = green_hour(parts[2])
+        return None if hour is None else (parts[1], hour, parts[2])
     wanted = POLICY_SOURCES.get(entry["reason"])
     for source in entry["sources"] if wanted else ():
         if isinstance(source, Mapping) and source.get("type") == wanted and "coop_id" in source:
@@ -364,6 +465,15 @@ def policy_moment(entry: Mapping[str, Any]) -> tuple[str, datetime, str] | None:
             except (KeyError, ValueError):
                 return None
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def green_hour(text: str) -> datetime | None:
+    """The hour a green settlement id names (``…:2025-03-01T11:00Z``), parsed once per hour."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def transfer_problem(entry: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -401,16 +511,20 @@ def check_entry_form(entry: Mapping[str, Any]) -> None:
     check_token_and_amount(entry["kind"], entry["token"], entry["amount_micro"])
     check_label("settlement_id", entry["settlement_id"])
     check_label("policy", entry["policy"])
-    normalise_sources(entry["sources"])
+    check_sources(entry["sources"])
     check_correction_shape(entry["kind"], entry["reason"], entry["corrects_seq"])
     check_extra_fields(entry)
     check_hex_fields(entry)
 
 
+ENTRY_FIELD_SET = frozenset({*BODY_FIELDS, *UNSIGNED_FIELDS})
+
+
 def check_extra_fields(entry: Mapping[str, Any]) -> None:
     """Fields beyond SPEC §8 are allowed (they are hashed) but must be JSON-safe too."""
-    for name in entry.keys() - {*BODY_FIELDS, *UNSIGNED_FIELDS}:
-        json_safe(entry[name], name)
+    for name in entry.keys() - ENTRY_FIELD_SET:
+        if not plain_json(entry[name]):
+            json_safe(entry[name], name)
 
 
 def check_hex_fields(entry: Mapping[str, Any]) -> None:
@@ -440,18 +554,36 @@ def check_public_keys(public_keys: Mapping[str, str]) -> list[Finding]:
 
 
 def check_checkpoint(
-    checkpoint: Checkpoint, leaf_hashes: Sequence[bytes], public_keys: Mapping[str, str]
+    checkpoint: Checkpoint,
+    leaf_hashes: Sequence[bytes],
+    public_keys: Mapping[str, str],
+    roots: Mapping[int, bytes] | None = None,
 ) -> Finding | None:
-    """A checkpoint is signed by a trusted key and its root is that of the entries it covers."""
+    """A checkpoint is signed by a trusted key and its root is that of the entries it covers
+    (taken from ``roots`` by size when given: see :func:`check_checkpoints`)."""
     where = f"checkpoint of size {checkpoint.size} at {checkpoint.ts}"
     if not checkpoint_signature_holds(checkpoint, public_keys):
         return Finding(None, "bad checkpoint signature", where)
     if checkpoint.size > len(leaf_hashes):
         return Finding(len(leaf_hashes) + 1, "entries missing", f"{where} covers more entries than verified")
-    computed = merkle.root_of_hashes(leaf_hashes[: checkpoint.size]).hex()
+    root = roots.get(checkpoint.size) if roots is not None else None
+    if root is None:
+        root = merkle.root_of_hashes(leaf_hashes[: checkpoint.size])
+    computed = root.hex()
     if computed != checkpoint.root:
         return Finding(None, "history rewritten", f"{where}: root {checkpoint.root}, entries give {computed}")
     return None
+
+
+def check_checkpoints(
+    checkpoints: Sequence[Checkpoint], leaf_hashes: Sequence[bytes], public_keys: Mapping[str, str]
+) -> tuple[list[Finding], str]:
+    """Every checkpoint checked, and the root of all the leaves: every root in one pass over them
+    (a checkpoint a day over a year of entries would otherwise hash the tree once each)."""
+    sizes = {cp.size for cp in checkpoints if cp.size <= len(leaf_hashes)} | {len(leaf_hashes)}
+    roots = merkle.roots_at(leaf_hashes, sizes)
+    found = (check_checkpoint(cp, leaf_hashes, public_keys, roots) for cp in checkpoints)
+    return [finding for finding in found if finding is not None], roots[len(leaf_hashes)].hex()
 
 
 def check_balances(computed: Mapping[BalanceKey, int], stored: Mapping[BalanceKey, int]) -> list[Finding]:
@@ -471,14 +603,24 @@ def verify_entries(
     *,
     rotations: Collection[tuple[str, str]] | None = None,
     checkpoints: Sequence[Checkpoint] = (),
+    signatures: SignatureMode = "every",
+    workers: int | None = None,
+    progress: Progress | None = None,
 ) -> VerifyResult:
-    """Verify a whole chain of export-form entries and the checkpoints over it."""
-    verifier = ChainVerifier(public_keys, rotations=rotations)
-    for entry in entries:
-        if verifier.feed(entry) is not None:
-            break
+    """Verify a whole chain of export-form entries and the checkpoints over it.
+
+    ``workers``: signature-checking processes (None: one per core for a large ledger, 0: none).
+    """
+    listed = entries if isinstance(entries, Sequence) else list(entries)
+    workers = default_workers(len(listed)) if workers is None else workers
+    signed_until = checkpoint_cover(checkpoints, public_keys) if signatures == "checkpoints" else 0
+    verifier = verify_chain(
+        lambda: listed, public_keys, rotations=rotations, workers=workers, signed_until=signed_until,
+        progress=progress,
+    )  # fmt: skip
     extra = check_public_keys(public_keys)
+    root = None
     if verifier.failure is None:
-        found = (check_checkpoint(cp, verifier.leaf_hashes, public_keys) for cp in checkpoints)
-        extra += [finding for finding in found if finding is not None]
-    return verifier.result(extra)
+        found, root = check_checkpoints(checkpoints, verifier.leaf_hashes, public_keys)
+        extra += found
+    return verifier.result(extra, root=root)
