@@ -109,7 +109,7 @@ def track_gaps(
     if not arrivals:
         return tally
     devices = sorted({items[i].device_id or "" for i, _ in arrivals})
-    loaded = load_pending(conn, devices)
+    loaded = load_pending(conn, needing_gaps(items, arrivals, states))
     trackers = {d: tracker_of(states[d], loaded.get(d, []), policy) for d in devices}
     for index, arrival in arrivals:
         item = items[index]
@@ -126,6 +126,34 @@ def track_gaps(
         fold_into(states[device_id], tracker)
         tally.add(tracker.tally)
     return tally
+
+
+def needing_gaps(
+    items: Sequence[Classified], arrivals: Sequence[tuple[int, Arrival]], states: Mapping[str, DeviceState]
+) -> list[str]:
+    """The devices whose pending gaps this batch may touch: all but those whose every arrival is
+    the next seq of their current epoch (a gap lies behind the frontier: none can fill, none
+    opens), so an in-order stream reads no gap rows."""
+    frontier = {d: (s.seq_epoch, s.last_seq) for d, s in states.items()}
+    needing: set[str] = set()
+    for index, arrival in arrivals:
+        device_id = items[index].device_id or ""
+        epoch, last = frontier[device_id]
+        in_order = (
+            last is not None
+            and epoch is not None
+            and arrival.epoch in (None, epoch)
+            and arrival.seq == (last + 1) % SEQ_MODULUS
+            and not is_replay_unavailable(items[index])
+        )
+        if not in_order:
+            needing.add(device_id)
+        frontier[device_id] = (epoch if arrival.epoch is None else arrival.epoch, arrival.seq)
+    return sorted(needing)
+
+
+def is_replay_unavailable(item: Classified) -> bool:
+    return isinstance(item, Valid) and isinstance(item.message, ReplayUnavailable)
 
 
 def unavailable_of(message: ReplayUnavailable, received_at: datetime) -> Unavailable:
