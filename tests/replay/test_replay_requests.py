@@ -196,3 +196,19 @@ def test_the_ingest_subscription_never_receives_commands(
         device.publish([reading("m1", 0)])
         wait_for(lambda: stored_seqs(db_url, "m1") == [0], what="the reading")
     assert scalar(db_url, "SELECT count(*) FROM quarantine") == 0
+
+
+def test_a_quarantined_message_that_names_its_seq_leaves_no_gap_to_ask_for(
+    db_url: str, ingest: IngestProcess, service_mqtt_url: str
+) -> None:
+    register(db_url, [("m1", "meter")])
+    topic, _ = reading("m1", 2)
+    bad = json.dumps(
+        {"v": 1, "ts": "2026-12-01T00:00:00Z", "seq": 2, "epoch": 1, "energy_wh": -1, "power_w": 1}
+    )
+    with ReplayingDevice(service_mqtt_url, "m1", answer=False) as device:
+        device.publish([reading("m1", 0), reading("m1", 1), (topic, bad.encode()), reading("m1", 3)])
+        wait_for(lambda: stored_seqs(db_url, "m1") == [0, 1, 3], what="the valid readings")
+        assert device.no_command_for(2.5), "its seq arrived: the message is in the quarantine, not lost"
+    assert scalar(db_url, "SELECT reason FROM quarantine") == "schema"
+    assert gaps(db_url, "m1") == []

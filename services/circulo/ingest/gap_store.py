@@ -9,16 +9,25 @@ by what the gaps gained and lost, so it stays the sum of the unrecovered gaps' `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import psycopg
 
 from circulo.ingest import queries
-from circulo.ingest.device_state import DeviceState
-from circulo.ingest.gaps import NO_EPOCH, Arrival, DeviceGaps, Gap, GapTally, ReplayPolicy, Unavailable
-from circulo.ingest.records import Classified, Outcome, Valid
+from circulo.ingest.device_state import SEQ_MODULUS, DeviceState
+from circulo.ingest.gaps import (
+    NO_EPOCH,
+    Arrival,
+    DeviceGaps,
+    Gap,
+    GapTally,
+    ReplayPolicy,
+    Unavailable,
+)
+from circulo.ingest.records import Classified, Outcome, Rejected, Valid
 from circulo_schemas.payloads import ReplayUnavailable, StatusMessage
 
 ARRIVED = (Outcome.STORED, Outcome.DUPLICATE)
@@ -40,17 +49,51 @@ def arrival_of(valid: Valid) -> Arrival | None:
     return Arrival(epoch, seq, message.ts, valid.received.received_at)
 
 
-def tracked(items: Sequence[Classified], outcomes: Sequence[Outcome], devices: Iterable[str]) -> list[int]:
-    """Positions of the valid messages with a seq of ``devices`` that were stored or duplicates."""
+def quarantined_arrival(rejected: Rejected) -> Arrival | None:
+    """The seq of a quarantined message, when its payload names one (best effort, SPEC §11).
+
+    A message in the quarantine is accounted for, not lost: asking the device to replay it
+    would only bring the same bytes to the same verdict. Its ``epoch`` is read the same way;
+    a garbled payload names nothing and leaves its gap to be asked for.
+    """
+    try:
+        document = json.loads(rejected.received.payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    seq, epoch = document.get("seq"), document.get("epoch")
+    if not is_counter(seq) or not (epoch is None or is_counter(epoch)):
+        return None
+    if document.get("type") == "replay_unavailable" or (epoch is None and rejected.channel == "status"):
+        epoch = None  # as for a valid one: the current boot's
+    elif epoch is None:
+        epoch = NO_EPOCH
+    return Arrival(epoch, seq, None, rejected.received.received_at)
+
+
+def is_counter(value: object) -> TypeGuard[int]:
+    return type(value) is int and 0 <= value < SEQ_MODULUS
+
+
+def tracked(
+    items: Sequence[Classified], outcomes: Sequence[Outcome], devices: Iterable[str]
+) -> list[tuple[int, Arrival]]:
+    """The seqs the batch's messages of ``devices`` prove arrived, with their positions: stored
+    or duplicate messages, and quarantined ones whose payload names a seq."""
     wanted = set(devices)
-    return [
-        index
-        for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True))
-        if isinstance(item, Valid)
-        and item.device_id in wanted
-        and outcome in ARRIVED
-        and item.message.seq is not None
-    ]
+    found = []
+    for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+        if item.device_id not in wanted:
+            continue
+        arrival = None
+        if isinstance(item, Valid) and outcome in ARRIVED:
+            arrival = arrival_of(item)
+        elif isinstance(item, Rejected):
+            arrival = quarantined_arrival(item)
+        if arrival is not None:
+            found.append((index, arrival))
+    return found
 
 
 def track_gaps(
@@ -61,28 +104,56 @@ def track_gaps(
     policy: ReplayPolicy,
 ) -> GapTally:
     """Apply the batch's seqs to its devices' gaps (``states``: the circulo devices only)."""
-    positions = tracked(items, outcomes, states)
+    arrivals = tracked(items, outcomes, states)
     tally = GapTally()
-    if not positions:
+    if not arrivals:
         return tally
-    devices = sorted({items[i].device_id or "" for i in positions})
-    loaded = load_pending(conn, devices)
+    devices = sorted({items[i].device_id or "" for i, _ in arrivals})
+    loaded = load_pending(conn, needing_gaps(items, arrivals, states))
     trackers = {d: tracker_of(states[d], loaded.get(d, []), policy) for d in devices}
-    for index in positions:
-        valid = items[index]
-        if not isinstance(valid, Valid):
-            continue
-        tracker = trackers[valid.device_id]
-        arrival = arrival_of(valid)
-        if arrival is not None:
-            tracker.arrive(arrival)
-        if isinstance(valid.message, ReplayUnavailable) and outcomes[index] is Outcome.STORED:
-            tracker.unavailable(unavailable_of(valid.message, valid.received.received_at))
+    for index, arrival in arrivals:
+        item = items[index]
+        tracker = trackers[item.device_id or ""]
+        tracker.arrive(arrival)
+        if (
+            isinstance(item, Valid)
+            and isinstance(item.message, ReplayUnavailable)
+            and outcomes[index] is Outcome.STORED
+        ):
+            tracker.unavailable(unavailable_of(item.message, item.received.received_at))
     write_gaps(conn, trackers)
     for device_id, tracker in trackers.items():
         fold_into(states[device_id], tracker)
         tally.add(tracker.tally)
     return tally
+
+
+def needing_gaps(
+    items: Sequence[Classified], arrivals: Sequence[tuple[int, Arrival]], states: Mapping[str, DeviceState]
+) -> list[str]:
+    """The devices whose pending gaps this batch may touch: all but those whose every arrival is
+    the next seq of their current epoch (a gap lies behind the frontier: none can fill, none
+    opens), so an in-order stream reads no gap rows."""
+    frontier = {d: (s.seq_epoch, s.last_seq) for d, s in states.items()}
+    needing: set[str] = set()
+    for index, arrival in arrivals:
+        device_id = items[index].device_id or ""
+        epoch, last = frontier[device_id]
+        in_order = (
+            last is not None
+            and epoch is not None
+            and arrival.epoch in (None, epoch)
+            and arrival.seq == (last + 1) % SEQ_MODULUS
+            and not is_replay_unavailable(items[index])
+        )
+        if not in_order:
+            needing.add(device_id)
+        frontier[device_id] = (epoch if arrival.epoch is None else arrival.epoch, arrival.seq)
+    return sorted(needing)
+
+
+def is_replay_unavailable(item: Classified) -> bool:
+    return isinstance(item, Valid) and isinstance(item.message, ReplayUnavailable)
 
 
 def unavailable_of(message: ReplayUnavailable, received_at: datetime) -> Unavailable:
