@@ -47,6 +47,7 @@ from circulo.localstack.procs import free_port
 YEAR = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR_END = datetime(2026, 1, 1, tzinfo=UTC)
 READER = "bench_reader"
+BASELINE = "SELECT count(*) FROM dashboards.meter_hourly"
 COOP = "coop1"
 
 # A sunny day's curve, flattened per meter: power follows the sun from 06:00 to 18:00, the
@@ -166,11 +167,17 @@ def panels(conn: psycopg.Connection, repeat: int) -> list[dict[str, Any]]:
 
 def main(args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
-    base = Path(tempfile.mkdtemp(prefix="circulo-bench-dash-"))
+    base = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="circulo-bench-dash-"))
     pg = PostgresCluster(base / "pg", free_port(), durable=True)
     pg.start()
     out: dict[str, Any] = {"meters": args.meters, "step_minutes": args.step_minutes, "load": os.getloadavg()}
     try:
+        if args.reuse:  # the data of an earlier run (its directory is kept): the panels again
+            with reader(pg.url("dash_year")) as conn:
+                out["baseline_s"], _ = timed_query(conn, BASELINE, args.repeat)
+                out["panels"] = panels(conn, args.repeat)
+            summary(out, args.json)
+            return
         url = pg.fresh_database("dash_year", migrated=True)
         with psycopg.connect(url, autocommit=True) as conn:
             registry(conn, args.meters)
@@ -203,12 +210,17 @@ def main(args: argparse.Namespace) -> None:
                 f"baseline: count(*) of the hourly meter rollup {out['baseline_s'] * 1000:.1f} ms", flush=True
             )
             out["panels"] = panels(conn, args.repeat)
-        slow = [p for p in out["panels"] if p["s"] >= 1]
-        print(f"{len(out['panels'])} panel queries, {len(slow)} at 1 s or more", flush=True)
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+        summary(out, args.json)
     finally:
         pg.stop()
+
+
+def summary(out: dict[str, Any], json_file: str | None) -> None:
+    slow = [p for p in out["panels"] if p["s"] >= 1]
+    print(f"baseline {out['baseline_s'] * 1000:.1f} ms; {len(out['panels'])} panel queries, "
+          f"{len(slow)} at 1 s or more", flush=True)  # fmt: skip
+    if json_file:
+        Path(json_file).write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
@@ -218,4 +230,5 @@ if __name__ == "__main__":
     parser.add_argument("--ledger-entries", type=int, default=330_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--reuse", help="the directory of an earlier run (circulo-bench-dash-…): panels only")
     main(parser.parse_args())

@@ -11,7 +11,8 @@ every pair under its unique key (exactly once), signs its mints and commits them
 claims and progress marks. Timed against a baseline measured in the same run and database:
 ``SELECT count(*)`` over the hour's readings, and the same 200-meter hour the rewards
 benchmark settles (bench/bench_rewards.py's steady cycle) as a per-meter reference. Peak
-RSS is this process's (the engine runs in it); PostgreSQL's own memory is not included.
+RSS is this process's (the engine runs in it); PostgreSQL's own memory is not included, its
+CPU time is (read from /proc for the cluster's processes).
 """
 
 from __future__ import annotations
@@ -61,6 +62,27 @@ FROM generate_series(%(first)s, %(last)s - 1) i, generate_series(0, 60) m
 """
 
 
+def server_cpu_seconds(pg: PostgresCluster) -> float:
+    """CPU seconds of the cluster's processes so far: the postmaster with its reaped children,
+    and every live child (backends, WAL writer, checkpointer) (Linux /proc)."""
+    postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ppid, times = int(fields[1]), [int(f) for f in fields[11:15]]  # utime stime cutime cstime
+        if int(entry.name) == postmaster:
+            total += sum(times) / tick
+        elif ppid == postmaster:
+            total += sum(times[:2]) / tick
+    return total
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -108,9 +130,11 @@ def main(args: argparse.Namespace) -> None:
         settings = RewardsSettings(database_url=url, signing_key_path=key, metrics_port=0)
         rss_before = rss_mib()
         cpu = resource.getrusage(resource.RUSAGE_SELF)
+        server_before = server_cpu_seconds(pg)
         began = time.perf_counter()
         report = run_cycle(settings, drain=True)
         out["settle_s"] = time.perf_counter() - began
+        out["database_cpu_s"] = server_cpu_seconds(pg) - server_before
         after = resource.getrusage(resource.RUSAGE_SELF)
         out["engine_cpu_s"] = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
         out["peak_rss_mib"], out["rss_before_mib"] = rss_mib(), rss_before
@@ -123,7 +147,8 @@ def main(args: argparse.Namespace) -> None:
         out["settlements"], out["credited_wh"], out["entries"], out["database_bytes"] = row or (0, 0, 0, 0)
         print(
             f"engine: the hour settled in {out['settle_s']:.1f} s wall, {out['engine_cpu_s']:.1f} s CPU in "
-            f"this process ({report.settled} settlements, {out['entries']:,} ledger entries, "
+            f"this process, {out['database_cpu_s']:.1f} s in PostgreSQL ({report.settled} settlements, "
+            f"{out['entries']:,} ledger entries, "
             f"{out['readings'] / out['settle_s']:,.0f} readings/s); peak RSS {out['peak_rss_mib']:.0f} MiB "
             f"({rss_before:.0f} before the cycle); ratio to the baseline scan "
             f"{out['settle_s'] / out['baseline_scan_s']:.1f}×",

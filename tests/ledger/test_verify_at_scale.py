@@ -17,11 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.ledger.conftest import LedgerCli, seed
 from tests.ledger.ledger_factories import T0, build_chain, new_entry
-from tests.ledger.test_fast_jcs import json_value
+from tests.ledger.test_fast_jcs import entry_text, entry_value, json_value
 
 from circulo.ledger import audit, journal, log, merkle, standalone_verify
 from circulo.ledger.checkpoint import sign_checkpoint
-from circulo.ledger.entries import LedgerEntry, entry_hash, json_safe, plain_json, signed_body
+from circulo.ledger.entries import (
+    LedgerEntry,
+    entry_hash,
+    json_safe,
+    normalise_sources,
+    plain_json,
+    signed_body,
+)
 from circulo.ledger.keys import Signer
 from circulo.ledger.verify import VerifyResult, verify_entries
 from circulo.store.db import connect
@@ -249,3 +256,11 @@ def test_the_standalone_script_names_the_same_entry_with_worker_processes(
     monkeypatch.setattr(standalone_verify, "PARALLEL_FROM", 1)
     assert standalone_verify.verify(lines, [signer.public_key_hex]) == serial
     assert serial.startswith("OK") == (sig_at is None and other_at is None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.dictionaries(entry_text, entry_value, max_size=5), min_size=1, max_size=3))
+def test_sources_normalise_the_same_on_the_quick_path(sources: list[dict[str, Any]]) -> None:
+    slow = [{key: json_safe(value, "source") for key, value in source.items()} for source in sources]
+    assert normalise_sources(sources) == slow
+    assert normalise_sources(tuple(sources)) == slow

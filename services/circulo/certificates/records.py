@@ -20,7 +20,7 @@ from typing import Any, Literal
 from circulo.certificates.errors import InvalidAction
 from circulo.certificates.hours import HOUR, Production, Span
 from circulo.certificates.ids import IdRange, Take, allocate
-from circulo.ledger.entries import NewEntry, canonical_json, format_ts, sha256_hex
+from circulo.ledger.entries import NewEntry, fast_canonical_json, format_ts, sha256_hex
 
 Action = Literal["transfer", "cancel", "claim", "withdraw"]
 ACTIONS: tuple[Action, ...] = ("transfer", "cancel", "claim", "withdraw")
@@ -191,7 +191,7 @@ def issuance_id(device_id: str, hour: datetime) -> str:
 def issuance_hash(coop_id: str, bundle: IssuedBundle, issuer: Issuer) -> str:
     """SHA-256 of the JCS of a bundle's immutable issuance facts (the same for its parts)."""
     return sha256_hex(
-        canonical_json(
+        fast_canonical_json(
             {
                 "coop_id": coop_id,
                 "issuance_id": issuance_id(bundle.device_id, bundle.hour),
@@ -334,7 +334,7 @@ def action_source(facts: ActionFacts, ranges: Sequence[ActedRange]) -> dict[str,
 def action_settlement_id(action: str, source: Mapping[str, Any]) -> str:
     """``certificate-{action}:{SHA-256 hex of JCS(source)}``: unique, since the source names
     the ledger head it was written after."""
-    return f"certificate-{action}:{sha256_hex(canonical_json(dict(source)))}"
+    return f"certificate-{action}:{sha256_hex(fast_canonical_json(dict(source)))}"
 
 
 def action_entry(facts: ActionFacts, ranges: Sequence[ActedRange]) -> NewEntry:

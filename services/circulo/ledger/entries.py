@@ -212,34 +212,35 @@ def json_safe(value: Any, where: str) -> JsonValue:
     raise InvalidEntry(f"{where}: {type(value).__name__} is not allowed (integers and strings only)")
 
 
-def plain_json(value: Any) -> bool:
+def plain_json(value: Any, *, tuples: bool = True) -> bool:
     """Whether :func:`json_safe` accepts ``value`` as it is, by a quick walk over exact types.
 
     True only for dicts with string keys, lists, tuples, ``str`` without NUL or lone
     surrogates, ``int`` within 2^53 - 1, ``bool`` and ``None`` — what a JSON parser returns for
-    a good entry. False means "not sure": :func:`json_safe` decides and names the problem.
+    a good entry (``tuples=False``: lists only, so that the value is what :func:`json_safe`
+    returns). False means "not sure": :func:`json_safe` decides and names the problem.
     """
     stack = [value]
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind is dict:
-            if not _plain_members(item, stack):
+            if not _plain_members(item, stack, tuples):
                 return False
-        elif kind is list or kind is tuple:
+        elif kind is list or (kind is tuple and tuples):
             stack.extend(item)
         elif not _plain_scalar(item):
             return False
     return True
 
 
-def _plain_members(mapping: dict[Any, Any], stack: list[Any]) -> bool:
+def _plain_members(mapping: dict[Any, Any], stack: list[Any], tuples: bool) -> bool:
     """A dict's keys and scalar values are plain; its containers go on ``stack``."""
     for key, inner in mapping.items():
         if type(key) is not str or not _plain_text(key):
             return False
         kind = type(inner)
-        if kind is dict or kind is list or kind is tuple:
+        if kind is dict or kind is list or (kind is tuple and tuples):
             stack.append(inner)
         elif not _plain_scalar(inner):
             return False
@@ -298,6 +299,8 @@ def normalise_sources(sources: Any) -> list[dict[str, JsonValue]]:
     """The sources as a JSON array of objects, validated (see :func:`json_safe`); at least one."""
     if isinstance(sources, str | bytes) or not isinstance(sources, Sequence) or not sources:
         raise InvalidEntry("sources: a non-empty sequence of objects is required")
+    if all(type(source) is dict and plain_json(source, tuples=False) for source in sources):
+        return [dict(source) for source in sources]  # already what json_safe would return
     normalised: list[dict[str, JsonValue]] = []
     for i, source in enumerate(sources):
         if not isinstance(source, Mapping):

@@ -57,13 +57,19 @@ def now_row(dashboard: db.Dashboard) -> db.Dashboard:
 
 def over_time_row(dashboard: db.Dashboard) -> db.Dashboard:
     """Energy per hour or day for the co-op and per meter, and power per meter."""
-    power: timeseries.Panel = series_panel("Power per meter", "Average power of each meter per hour.", 24, 8)
+    power: timeseries.Panel = series_panel(
+        "Power per meter",
+        "Average power of each meter per hour (per day, from its energy, beyond 31 days).",
+        24,
+        8,
+    )
     return (
         dashboard.with_row(db.Row("Energy over time"))
         .with_panel(energy_chart("energy/coop_energy", "Co-op energy per $resolution",
                                  "Energy the co-op generated per hour or day (rollups).", stacked=True))
         .with_panel(energy_chart("energy/meter_energy", "Energy per meter per $resolution",
-                                 "Each meter's energy per hour or day (rollups).", stacked=True))
+                                 "Each meter's energy per hour or day (rollups; days beyond 31 days).",
+                                 stacked=True))
         .with_panel(power.with_target(target("energy/meter_power")).unit("kwatt").min(0).fill_opacity(10))
     )  # fmt: skip
 

@@ -26,7 +26,7 @@ from circulo.certificates.records import (
     issue_bundles,
 )
 from circulo.errors import VerificationFailed
-from circulo.ledger.entries import NewEntry, canonical_json, format_ts, sha256_hex
+from circulo.ledger.entries import NewEntry, fast_canonical_json, format_ts, sha256_hex
 from circulo.rewards.records import (
     GRN,
     FlagRecord,
@@ -274,9 +274,14 @@ def _plan(
     """A plan for ``chosen`` meter-hours (one hour, or the late ones); updates ``progress``."""
     flagged, spans = found
     keys = {(m.hour, m.device_id) for m in chosen}
+    latest: dict[str, MeterHour] = {}  # each meter's hour with the latest reading (the first such)
+    for m in chosen:
+        best = latest.get(m.device_id)
+        if best is None or m.last.ts > best.last.ts:
+            latest[m.device_id] = m
     advances = []
-    for device_id in sorted({m.device_id for m in chosen}):
-        last = max((m for m in chosen if m.device_id == device_id), key=lambda m: m.last.ts).last
+    for device_id in sorted(latest):
+        last = latest[device_id].last
         advances.append(MeterAdvance(device_id, progress.get(device_id), last))
         progress[device_id] = last
     return GreenPlan(
@@ -339,7 +344,7 @@ def evidence_digest(evidence: tuple[Source, ...], credited_wh: int) -> Source:
     """Binds an entry to its settlement's evidence: SHA-256 of the evidence array's JCS."""
     return {
         "type": "evidence",
-        "sha256": sha256_hex(canonical_json(list(evidence))),
+        "sha256": sha256_hex(fast_canonical_json(list(evidence))),
         "sources": len(evidence),
         "credited_wh": credited_wh,
     }
