@@ -33,6 +33,7 @@ from circulo.ingest.classify import Limits, classify, quarantine_key
 from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.mqtt import IngestConnection
 from circulo.ingest.receipt import ReceiptQueue, utc_now
+from circulo.ingest.receiver import ReceiverProcess
 from circulo.ingest.records import Classified, Received, Rejected
 from circulo.ingest.registry_cache import RegistryCache
 from circulo.ingest.settings import IngestSettings
@@ -130,7 +131,11 @@ class IngestDaemon:
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
         self.queue = ReceiptQueue()
-        self.connection = IngestConnection(settings, self.queue, self.metrics)
+        self.connection: IngestConnection | ReceiverProcess = (
+            ReceiverProcess(settings, self.queue, self.metrics)
+            if settings.receiver_process
+            else IngestConnection(settings, self.queue, self.metrics)
+        )
         self.registry = RegistryCache(settings.registry_refresh_s)
         self.limits = limits_of(settings)
         self.stats = RunStats()
