@@ -446,7 +446,9 @@ class Ingest:
         log_dir: Path,
         *,
         listener: str = "services",
+        receiver: bool = True,
     ) -> None:
+        self.env = {**os.environ, "CIRCULO_INGEST_RECEIVER_PROCESS": "true" if receiver else "false"}
         self.args = [
             sys.executable,
             "-m",
@@ -470,7 +472,7 @@ class Ingest:
     def start(self) -> None:
         self._subscribed_before = self.subscriptions()
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
 
     def subscriptions(self) -> int:
         return self.log.read_text().count('"subscribed"') if self.log.exists() else 0
@@ -494,11 +496,15 @@ class Ingest:
             if time.time() > deadline:
                 raise RuntimeError(f"ingest did not connect; see {self.log}")
             time.sleep(0.005)
-        return process_cpu_s(self.process.pid)
+        return self.cpu_s()
 
     def cpu_s(self) -> float:
+        """CPU seconds of the worker and its receiver process."""
         assert self.process is not None
-        return process_cpu_s(self.process.pid)
+        pids = [self.process.pid]
+        for children in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            pids += [int(pid) for pid in children.read_text().split()]
+        return sum(process_cpu_s(pid) for pid in pids)
 
     def stop(self) -> None:
         assert self.process is not None
@@ -534,13 +540,15 @@ def ingest_drain(
     *,
     listener: str = "services",
     profiled: int = 0,
+    receiver: bool = True,
 ) -> float:
     """Queue the stream for the workers' sessions, start them, time until all rows are committed."""
     db_url = stack.fresh_database(name)
     register_fleet(db_url, profiled)
     group = f"{name}grp" if workers > 1 else None
     procs = [
-        Ingest(stack, db_url, f"{name}-w{i}", group, stack.base, listener=listener) for i in range(workers)
+        Ingest(stack, db_url, f"{name}-w{i}", group, stack.base, listener=listener, receiver=receiver)
+        for i in range(workers)
     ]
     for p in procs:
         p.start()
@@ -747,6 +755,8 @@ def drain_baselines(
     print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
     results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one")
     print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
+    results["ingest_1_one_process"] = ingest_drain(stack, messages, 1, "bench_oneproc", receiver=False)
+    print(f"ingest, 1 worker, receiver in-process {results['ingest_1_one_process']:8.0f} msg/s", flush=True)
 
 
 def main() -> None:
@@ -782,7 +792,7 @@ def main() -> None:
             return
         drain_baselines(stack, messages, args.naive, results)
         if args.only_drain:
-            print_ratios(results, ["ingest_1"])
+            print_ratios(results, ["ingest_1", "ingest_1_one_process"])
             RESULTS.mkdir(exist_ok=True)
             (RESULTS / "ingest-drain.json").write_text(json.dumps(results, indent=2) + "\n")
             return
@@ -799,7 +809,7 @@ def main() -> None:
             flush=True,
         )
         results["tls"] = tls_cost(stack, messages, args.tls_rounds)
-        print_ratios(results, ["ingest_1", "ingest_2"])
+        print_ratios(results, ["ingest_1", "ingest_1_one_process", "ingest_2"])
         print_tls(results["tls"])
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
