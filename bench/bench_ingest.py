@@ -500,11 +500,17 @@ class Ingest:
 
     def cpu_s(self) -> float:
         """CPU seconds of the worker and its receiver process."""
+        return sum(self.cpu_parts())
+
+    def cpu_parts(self) -> tuple[float, float]:
+        """CPU seconds of the worker's own process and of its children (the receiver)."""
         assert self.process is not None
-        pids = [self.process.pid]
-        for children in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
-            pids += [int(pid) for pid in children.read_text().split()]
-        return sum(process_cpu_s(pid) for pid in pids)
+        children = [
+            int(pid)
+            for listing in Path(f"/proc/{self.process.pid}/task").glob("*/children")
+            for pid in listing.read_text().split()
+        ]
+        return process_cpu_s(self.process.pid), sum(process_cpu_s(pid) for pid in children)
 
     def stop(self) -> None:
         assert self.process is not None
@@ -561,9 +567,16 @@ def ingest_drain(
     before = [p.connections() for p in procs]
     for p in procs:
         p.start()
-    cpu = [p.cpu_when_connected(b) for p, b in zip(procs, before, strict=True)]
+    for p, b in zip(procs, before, strict=True):
+        p.cpu_when_connected(b)
+    cpu = [p.cpu_parts() for p in procs]
     done = wait_committed(db_url, len(messages))
-    CPU_US[name] = 1e6 * sum(p.cpu_s() - c for p, c in zip(procs, cpu, strict=True)) / len(messages)
+    now = [p.cpu_parts() for p in procs]
+    spent = [(n[0] - t[0], n[1] - t[1]) for n, t in zip(now, cpu, strict=True)]
+    CPU_US[name] = 1e6 * sum(a + b for a, b in spent) / len(messages)
+    if receiver:
+        CPU_US[f"{name} (worker)"] = 1e6 * sum(a for a, _ in spent) / len(messages)
+        CPU_US[f"{name} (receiver)"] = 1e6 * sum(b for _, b in spent) / len(messages)
     done_wall = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - done)
     first_connect = min(p.connected_at() for p in procs)
     for p in procs:
