@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Iterable
@@ -71,7 +72,13 @@ class Forwarder:
 def receiver_main(
     settings: IngestSettings, data: Connection, control: Connection, first_epoch: int, log_level: str
 ) -> None:
-    """The receiver process: connect, forward messages, acknowledge on command, stop on command."""
+    """The receiver process: connect, forward messages, acknowledge on command, stop on command.
+
+    It ignores SIGTERM and SIGINT (systemd signals the whole control group, a terminal the
+    whole process group): the worker stops it once the worker's last acknowledgements are
+    sent, and it exits by itself when the worker is gone."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     configure_logging(level=log_level)
     forwarder = Forwarder()
     metrics = IngestMetrics()
