@@ -446,7 +446,9 @@ class Ingest:
         log_dir: Path,
         *,
         listener: str = "services",
+        receiver: bool = True,
     ) -> None:
+        self.env = {**os.environ, "CIRCULO_INGEST_RECEIVER_PROCESS": "true" if receiver else "false"}
         self.args = [
             sys.executable,
             "-m",
@@ -470,7 +472,7 @@ class Ingest:
     def start(self) -> None:
         self._subscribed_before = self.subscriptions()
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
 
     def subscriptions(self) -> int:
         return self.log.read_text().count('"subscribed"') if self.log.exists() else 0
@@ -494,11 +496,21 @@ class Ingest:
             if time.time() > deadline:
                 raise RuntimeError(f"ingest did not connect; see {self.log}")
             time.sleep(0.005)
-        return process_cpu_s(self.process.pid)
+        return self.cpu_s()
 
     def cpu_s(self) -> float:
+        """CPU seconds of the worker and its receiver process."""
+        return sum(self.cpu_parts())
+
+    def cpu_parts(self) -> tuple[float, float]:
+        """CPU seconds of the worker's own process and of its children (the receiver)."""
         assert self.process is not None
-        return process_cpu_s(self.process.pid)
+        children = [
+            int(pid)
+            for listing in Path(f"/proc/{self.process.pid}/task").glob("*/children")
+            for pid in listing.read_text().split()
+        ]
+        return process_cpu_s(self.process.pid), sum(process_cpu_s(pid) for pid in children)
 
     def stop(self) -> None:
         assert self.process is not None
@@ -534,13 +546,15 @@ def ingest_drain(
     *,
     listener: str = "services",
     profiled: int = 0,
+    receiver: bool = True,
 ) -> float:
     """Queue the stream for the workers' sessions, start them, time until all rows are committed."""
     db_url = stack.fresh_database(name)
     register_fleet(db_url, profiled)
     group = f"{name}grp" if workers > 1 else None
     procs = [
-        Ingest(stack, db_url, f"{name}-w{i}", group, stack.base, listener=listener) for i in range(workers)
+        Ingest(stack, db_url, f"{name}-w{i}", group, stack.base, listener=listener, receiver=receiver)
+        for i in range(workers)
     ]
     for p in procs:
         p.start()
@@ -553,9 +567,16 @@ def ingest_drain(
     before = [p.connections() for p in procs]
     for p in procs:
         p.start()
-    cpu = [p.cpu_when_connected(b) for p, b in zip(procs, before, strict=True)]
+    for p, b in zip(procs, before, strict=True):
+        p.cpu_when_connected(b)
+    cpu = [p.cpu_parts() for p in procs]
     done = wait_committed(db_url, len(messages))
-    CPU_US[name] = 1e6 * sum(p.cpu_s() - c for p, c in zip(procs, cpu, strict=True)) / len(messages)
+    now = [p.cpu_parts() for p in procs]
+    spent = [(n[0] - t[0], n[1] - t[1]) for n, t in zip(now, cpu, strict=True)]
+    CPU_US[name] = 1e6 * sum(a + b for a, b in spent) / len(messages)
+    if receiver:
+        CPU_US[f"{name} (worker)"] = 1e6 * sum(a for a, _ in spent) / len(messages)
+        CPU_US[f"{name} (receiver)"] = 1e6 * sum(b for _, b in spent) / len(messages)
     done_wall = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - done)
     first_connect = min(p.connected_at() for p in procs)
     for p in procs:
@@ -747,6 +768,8 @@ def drain_baselines(
     print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
     results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one")
     print(f"ingest, 1 worker    {results['ingest_1']:10.0f} msg/s", flush=True)
+    results["ingest_1_one_process"] = ingest_drain(stack, messages, 1, "bench_oneproc", receiver=False)
+    print(f"ingest, 1 worker, receiver in-process {results['ingest_1_one_process']:8.0f} msg/s", flush=True)
 
 
 def main() -> None:
@@ -782,7 +805,7 @@ def main() -> None:
             return
         drain_baselines(stack, messages, args.naive, results)
         if args.only_drain:
-            print_ratios(results, ["ingest_1"])
+            print_ratios(results, ["ingest_1", "ingest_1_one_process"])
             RESULTS.mkdir(exist_ok=True)
             (RESULTS / "ingest-drain.json").write_text(json.dumps(results, indent=2) + "\n")
             return
@@ -799,7 +822,7 @@ def main() -> None:
             flush=True,
         )
         results["tls"] = tls_cost(stack, messages, args.tls_rounds)
-        print_ratios(results, ["ingest_1", "ingest_2"])
+        print_ratios(results, ["ingest_1", "ingest_1_one_process", "ingest_2"])
         print_tls(results["tls"])
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")

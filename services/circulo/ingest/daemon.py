@@ -1,13 +1,17 @@
 """The ingest daemon's lifecycle: start, run batches, stop on SIGTERM with a flush.
 
 Four threads, each doing one thing:
-- paho's network thread stamps each message with its receipt time and enqueues it;
+- the receive thread stamps each message with its receipt time and enqueues it: messages
+  come from the receiver process (circulo.ingest.receiver, the default: paho's network
+  loop on a core of its own) or, with ``receiver_process = false``, straight from paho's
+  network thread in this process;
 - the main thread takes batches from the receipt queue and classifies them (contract,
   registry, time limits), and keeps the heartbeat;
 - the writer thread writes each classified batch in one transaction (with this worker's
   low watermark), commits, then acknowledges its messages in receipt order;
 - the requester thread asks devices to replay the gaps ``W`` has left behind, and gives
-  them up in time (:mod:`circulo.ingest.requester`, SPEC §11).
+  them up in time (:mod:`circulo.ingest.requester`, SPEC §11); its commands go out on the
+  ingest's own connection (through the receiver process when there is one).
 Classifying batch N+1 overlaps committing batch N, whose database wait releases the GIL.
 When the database is down nothing is acknowledged and the batch is retried; memory stays
 bounded because the broker respects our Receive Maximum.
@@ -36,6 +40,7 @@ from circulo.ingest.gaps import GapTally
 from circulo.ingest.metrics import IngestMetrics
 from circulo.ingest.mqtt import IngestConnection
 from circulo.ingest.receipt import ReceiptQueue, utc_now
+from circulo.ingest.receiver import ReceiverProcess
 from circulo.ingest.records import Classified, Received, Rejected
 from circulo.ingest.registry_cache import RegistryCache
 from circulo.ingest.requester import pending_counts, publish_round, take_round
@@ -134,7 +139,11 @@ class IngestDaemon:
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
         self.queue = ReceiptQueue()
-        self.connection = IngestConnection(settings, self.queue, self.metrics)
+        self.connection: IngestConnection | ReceiverProcess = (
+            ReceiverProcess(settings, self.queue, self.metrics)
+            if settings.receiver_process
+            else IngestConnection(settings, self.queue, self.metrics)
+        )
         self.registry = RegistryCache(settings.registry_refresh_s)
         self.limits = limits_of(settings)
         self.stats = RunStats()

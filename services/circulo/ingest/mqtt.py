@@ -108,6 +108,10 @@ class IngestConnection:
         info = self._client.publish(topic, payload, qos=1)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
+    def ack_mids(self, mids: list[int]) -> None:
+        """PUBACK these QoS 1 messages of the current connection, in one write."""
+        self._client.ack_many(mids)
+
     def ack_batch(self, received: Iterable[Received]) -> int:
         """Acknowledge a committed batch's QoS 1 messages of this connection in one write;
         returns how many of them arrived on an earlier connection (the broker redelivers those)."""

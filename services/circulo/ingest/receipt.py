@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from circulo.ingest.records import Received
@@ -43,6 +43,17 @@ class ReceiptQueue:
             if not self._accepting:
                 return False
             self._items.append(Received(topic, payload, self._clock(), mid, epoch, qos))
+            self._cond.notify()
+            return True
+
+    def put_many(self, items: Iterable[tuple[str, bytes, int, int, int]]) -> bool:
+        """Stamp and enqueue (topic, payload, mid, epoch, qos) messages, in order, under one lock."""
+        with self._cond:
+            if not self._accepting:
+                return False
+            clock, append = self._clock, self._items.append
+            for topic, payload, mid, epoch, qos in items:
+                append(Received(topic, payload, clock(), mid, epoch, qos))
             self._cond.notify()
             return True
 
