@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -213,6 +214,8 @@ def main(args: argparse.Namespace) -> None:
         summary(out, args.json)
     finally:
         pg.stop()
+        if not (args.keep or args.reuse):
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def summary(out: dict[str, Any], json_file: str | None) -> None:
@@ -230,5 +233,6 @@ if __name__ == "__main__":
     parser.add_argument("--ledger-entries", type=int, default=330_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory (for --reuse)")
     parser.add_argument("--reuse", help="the directory of an earlier run (circulo-bench-dash-…): panels only")
     main(parser.parse_args())

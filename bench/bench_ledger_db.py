@@ -22,9 +22,11 @@ verifier itself cost.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -161,11 +163,12 @@ print(json.dumps({"ok": result.ok, "verified": result.verified, "s": time.perf_c
 
 
 def old_sources(ref: str) -> Path:
-    """The ``services`` tree of ``ref``, unpacked in a temporary directory."""
+    """The ``services`` tree of ``ref``, unpacked in a temporary directory (removed at exit)."""
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", ref, "services"], check=True, capture_output=True
     )
     target = Path(tempfile.mkdtemp(prefix="circulo-old-"))
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
     with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(target, filter="data")
     return target / "services"
@@ -242,6 +245,7 @@ def main(args: argparse.Namespace) -> None:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     finally:
         pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
