@@ -446,7 +446,7 @@ class Ingest:
         log_dir: Path,
         *,
         listener: str = "services",
-        receiver: bool = False,
+        receiver: bool = True,
     ) -> None:
         self.env = {**os.environ, "CIRCULO_INGEST_RECEIVER_PROCESS": "true" if receiver else "false"}
         self.args = [
@@ -546,7 +546,7 @@ def ingest_drain(
     *,
     listener: str = "services",
     profiled: int = 0,
-    receiver: bool = False,
+    receiver: bool = True,
 ) -> float:
     """Queue the stream for the workers' sessions, start them, time until all rows are committed."""
     db_url = stack.fresh_database(name)
@@ -767,9 +767,9 @@ def drain_baselines(
     results["naive"] = naive_pipeline(stack, messages[:naive])
     print(f"naive pipeline      {results['naive']:10.0f} msg/s", flush=True)
     results["ingest_1"] = ingest_drain(stack, messages, 1, "bench_one", receiver=True)
-    print(f"ingest, 1 worker, receiver process {results['ingest_1']:8.0f} msg/s", flush=True)
+    print(f"ingest, 1 worker (default, receiver process) {results['ingest_1']:8.0f} msg/s", flush=True)
     results["ingest_1_one_process"] = ingest_drain(stack, messages, 1, "bench_oneproc", receiver=False)
-    print(f"ingest, 1 worker (default, one process) {results['ingest_1_one_process']:8.0f} msg/s", flush=True)
+    print(f"ingest, 1 worker, one process {results['ingest_1_one_process']:8.0f} msg/s", flush=True)
 
 
 def main() -> None:
