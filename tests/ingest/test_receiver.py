@@ -18,6 +18,7 @@ from tests.ingest.test_resilience import TOTAL, assert_exactly_once, queue_for_s
 from tests.support import IngestProcess, scalar, wait_for
 
 pytestmark = pytest.mark.slow
+WITH_RECEIVER = {"CIRCULO_INGEST_RECEIVER_PROCESS": "true"}
 
 
 def receiver_pid(ingest: IngestProcess) -> int:
@@ -42,6 +43,7 @@ def test_kill_9_of_the_receiver_mid_stream_loses_nothing_and_stores_nothing_twic
     db_url: str, ingest: IngestProcess, service_mqtt_url: str
 ) -> None:
     queue_for_session(db_url, service_mqtt_url, ingest)
+    ingest.env = WITH_RECEIVER
     ingest.start()
     wait_for(lambda: stored(db_url) > 500, timeout=60, interval=0.02, what="the first rows")
     victim = receiver_pid(ingest)
@@ -56,6 +58,9 @@ def test_kill_9_of_the_receiver_mid_stream_loses_nothing_and_stores_nothing_twic
 def test_sigterm_to_the_receiver_alone_is_ignored_and_the_worker_stops_both(
     db_url: str, ingest: IngestProcess
 ) -> None:
+    assert ingest.terminate() == 0
+    ingest.env = WITH_RECEIVER
+    ingest.start().wait_ready()
     receiver = receiver_pid(ingest)
     os.kill(receiver, signal.SIGTERM)
     time.sleep(1.0)

@@ -1,10 +1,10 @@
 """The ingest daemon's lifecycle: start, run batches, stop on SIGTERM with a flush.
 
 Four threads, each doing one thing:
-- the receive thread stamps each message with its receipt time and enqueues it: messages
-  come from the receiver process (circulo.ingest.receiver, the default: paho's network
-  loop on a core of its own) or, with ``receiver_process = false``, straight from paho's
-  network thread in this process;
+- the receive thread stamps each message with its receipt time and enqueues it: the
+  thread that reads what the receiver process forwards (circulo.ingest.receiver, the
+  default: paho's network loop on an interpreter of its own), or, with
+  ``receiver_process = false``, paho's network thread in this process;
 - the main thread takes batches from the receipt queue and classifies them (contract,
   registry, time limits), and keeps the heartbeat;
 - the writer thread writes each classified batch in one transaction (with this worker's

@@ -1,4 +1,4 @@
-"""The ingest's MQTT connection in a receiver process of its own (``receiver_process``, default on).
+"""The ingest's MQTT connection in a receiver process of its own (``receiver_process``, on by default).
 
 One worker's threads take turns on one GIL: paho's network thread, classification and the
 writer. With the connection in a child process, the receive path (reading packets and

@@ -42,7 +42,8 @@ class IngestSettings(BaseModel):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the host
     db_retry_max_s: float = Field(default=10.0, gt=0)
-    # The MQTT connection in a receiver process of its own (circulo.ingest.receiver).
+    # The MQTT connection in a receiver process of its own (circulo.ingest.receiver): on by
+    # default, it won three of four drains on the 2-core benchmark machine (docs/benchmarks.md).
     receiver_process: bool = True
     # Worker processes of the shared group under one supervisor (``--processes``).
     processes: int = Field(default=1, ge=1, le=64)
