@@ -178,7 +178,12 @@ def test_emulated_firmware_through_broker_ingest_and_rewards_mints_exactly_the_c
     )
     assert scalar(db_url, "SELECT DISTINCT policy FROM ledger_entry") == "rewards-v2"
     glitches = scalar(db_url, "SELECT count(*) FROM reward_flag WHERE flag = 'glitch'")
-    assert 0 < glitches <= summary["faults"]["glitch"] * 2  # a Shelly's copy can carry a glitch too
+    # each fault that can put a reading below its predecessor in time order makes at most one
+    # dip, and a Shelly's second copy of a reading can carry it too: the count depends on which
+    # faults the run drew and on arrival order, never more than that
+    dipping = ("glitch", "out_of_order", "clock_ahead", "clock_behind")
+    dips = sum(summary["faults"].get(name, 0) for name in dipping)
+    assert 0 < glitches <= dips * 2
     assert (
         scalar(db_url, "SELECT coalesce(sum(excluded_micro), 0) FROM reward_flag WHERE flag = 'glitch'") == 0
     )
