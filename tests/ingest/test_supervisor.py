@@ -110,8 +110,14 @@ def test_two_supervised_workers_consume_and_report_in_one_health_endpoint_and_a_
 
 
 def test_sigterm_stops_every_worker_gracefully_and_nothing_is_lost(
-    db_url: str, fresh_broker_accounts: BrokerAccounts, ingest_factory: Callable[..., IngestProcess]
+    db_url: str,
+    fresh_broker_accounts: BrokerAccounts,
+    ingest_factory: Callable[..., IngestProcess],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # a small Receive Maximum: the workers hold (and flush on SIGTERM) at most a few hundred
+    # messages, so the stop lands mid-stream however fast they drain
+    monkeypatch.setenv("CIRCULO_QUEUE_MAX", "200")
     register(db_url, [(f"m{d:03d}", "meter") for d in range(DEVICES)])
     port = free_port()
     ingest = supervised(db_url, fresh_broker_accounts, ingest_factory, port)
