@@ -117,12 +117,7 @@ class IngestConnection:
         returns how many of them arrived on an earlier connection (the broker redelivers those)."""
         if not self.connected.is_set():
             return sum(1 for r in received if r.qos)
-        epoch, mids, skipped = self.epoch, [], 0
-        for r in received:
-            if r.qos == 1 and r.epoch == epoch:
-                mids.append(r.mid)
-            elif r.qos:
-                skipped += 1
+        mids, skipped = acks_of(received, self.epoch)
         self._client.ack_many(mids)
         return skipped
 
@@ -195,3 +190,15 @@ class IngestConnection:
             topic = message._topic.decode("utf-8", "replace")
         # when stopping, put() refuses: left unacknowledged, the broker redelivers it later
         self._queue.put(topic, bytes(message.payload), message.mid, self.epoch, message.qos)
+
+
+def acks_of(received: Iterable[Received], epoch: int) -> tuple[list[int], int]:
+    """The mids of a batch's QoS 1 messages that arrived on connection ``epoch``, and how many
+    QoS 1 messages arrived on an earlier one (those cannot be acknowledged: the broker redelivers)."""
+    mids, skipped = [], 0
+    for r in received:
+        if r.qos == 1 and r.epoch == epoch:
+            mids.append(r.mid)
+        elif r.qos:
+            skipped += 1
+    return mids, skipped

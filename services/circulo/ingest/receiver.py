@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from circulo.ingest.metrics import IngestMetrics
-from circulo.ingest.mqtt import IngestConnection
+from circulo.ingest.mqtt import IngestConnection, acks_of
 from circulo.ingest.receipt import ReceiptQueue
 from circulo.ingest.records import Received
 from circulo.ingest.settings import IngestSettings
@@ -212,12 +212,8 @@ class ReceiverProcess:
         arrived on an earlier connection (the broker redelivers those)."""
         if not self.connected.is_set():
             return sum(1 for r in received if r.qos)
-        epoch, mids, skipped = self.epoch, [], 0
-        for r in received:
-            if r.qos == 1 and r.epoch == epoch:
-                mids.append(r.mid)
-            elif r.qos:
-                skipped += 1
+        epoch = self.epoch
+        mids, skipped = acks_of(received, epoch)
         if mids:
             self._command(("ack", epoch, mids))
         return skipped
